@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from camapp.errors import ModelError
+from camapp.inference.flatbuffer import check_tflite
 from camapp.results import Task
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -78,6 +79,11 @@ def read_model_file(path: str) -> bytes:
     # a truncated download, a .zip) would otherwise crash deep inside the runtime.
     if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"'{path}' is not a TFLite model (no TFL3 header)", "download the .tflite file again")
+    # tflite_runtime does not verify the flatbuffer and segfaults on a truncated file, so check
+    # here that everything the model refers to lies inside the file (see flatbuffer.py).
+    problem = check_tflite(content)
+    if problem is not None:
+        raise ModelError(f"'{path}' is not a valid TFLite model (damaged or truncated: {problem})", "download the .tflite file again")
     return content
 
 

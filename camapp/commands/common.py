@@ -1,0 +1,92 @@
+"""Arguments shared by subcommands, and turning them into a Config and a loaded Model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+from camapp.config import Config, ModelConfig, load_config
+from camapp.errors import UsageError
+from camapp.inference.tasks import Model, ModelOptions
+from camapp.manifest import resolve_model
+
+log = logging.getLogger("camapp")
+
+# argparse dest -> config key. Options default to None so that only what the user typed
+# overrides the file and the environment.
+MODEL_ARGS = {
+    "model": "model.name",
+    "labels": "model.labels",
+    "task": "model.task",
+    "threads": "model.threads",
+    "top_k": "model.top_k",
+    "threshold": "model.threshold",
+    "resize": "model.resize",
+    "backbone": "model.backbone",
+    "alpha": "model.alpha",
+    "resolution": "model.resolution",
+}
+
+
+def add_model_args(p: argparse.ArgumentParser, detect: bool = True, classify: bool = True) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", "-m", help="a .tflite file or a model id (camapp models list)")
+    g.add_argument("--labels", "-l", help="labels file (default: the model's metadata or manifest entry)")
+    g.add_argument("--task", choices=["auto", "classify", "detect"], help="override the task read from the model")
+    g.add_argument("--threads", type=int, help="interpreter threads (default 2)")
+    if classify:
+        g.add_argument("--top-k", type=int, dest="top_k", help="classes per frame for classifiers (default 5)")
+    if detect:
+        g.add_argument("--threshold", type=float, help="minimum detection score (default 0.5)")
+    g.add_argument("--resize", choices=["stretch", "letterbox", "crop"], help="how frames are fitted to the model input")
+    g.add_argument("--backbone", choices=["v1", "v2", "v3", "v3-small", "v3-large"], help="pick the manifest's model for this backbone")
+    g.add_argument("--alpha", type=float, help="narrow --backbone to this width multiplier")
+    g.add_argument("--resolution", type=int, help="narrow --backbone to this input size")
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML config file (see configs/)")
+    p.add_argument("--debug", action="store_true", help="debug logging, and tracebacks on errors")
+    p.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"], help="log level")
+
+
+def overrides(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
+    return {key: getattr(args, dest) for dest, key in mapping.items() if getattr(args, dest, None) is not None}
+
+
+def build_config(args: argparse.Namespace, mapping: dict[str, str], extra: dict[str, Any] | None = None) -> Config:
+    values = overrides(args, mapping)
+    if getattr(args, "log_level", None):
+        values["log.level"] = args.log_level
+    values.update(extra or {})
+    return load_config(getattr(args, "config", None) or os.environ.get("CAMAPP_CONFIG"), overrides=values)
+
+
+def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
+    """Resolve --model / --backbone to a file and build the options for loading it."""
+    name = cfg.name
+    if not name and cfg.backbone:
+        from camapp.zoo import select_model  # the model-zoo selection, by backbone / alpha / resolution
+
+        name = select_model(cfg.backbone, task or (cfg.task if cfg.task != "auto" else "classify"), cfg.alpha, cfg.resolution)
+    if not name:
+        raise UsageError("no model given", "use --model FILE.tflite or a model id (camapp models list), or --backbone v1|v2|v3")
+    resolved = resolve_model(name, cfg.labels, cfg.cache_dir, cfg.mirror)
+    return ModelOptions(
+        path=resolved.path,
+        labels=resolved.labels,
+        task=cfg.task if task is None else task,  # type: ignore[arg-type]
+        threads=cfg.threads,
+        top_k=cfg.top_k,
+        threshold=cfg.threshold,
+        resize=cfg.resize,
+        interpolation=cfg.interpolation,
+    )
+
+
+def load_model(cfg: ModelConfig, task: str | None = None) -> Model:
+    model = Model(model_options(cfg, task))
+    log.info("model %s: %s, input %s", model.options.path, model.task, model.info.input.describe())
+    return model

@@ -1,0 +1,67 @@
+"""camapp classify / camapp detect: one JSON line per image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
+from camapp.errors import EXIT_OK, EXIT_USAGE, InputError
+from camapp.frames import Frame
+from camapp.outputs.recorder import ImageFolderRecorder
+from camapp.overlay import annotate
+from camapp.sources.spec import IMAGE_EXTENSIONS
+from camapp.sources.still import list_images, read_image
+
+log = logging.getLogger("camapp")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for task, helptext in (("classify", "classify images, one JSON line each"), ("detect", "detect objects in images, one JSON line each")):
+        p = sub.add_parser(task, help=helptext, description=helptext)
+        p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or globs")
+        add_model_args(p, detect=task == "detect", classify=task == "classify")
+        p.add_argument("--save", metavar="DIR", help="write annotated images to this folder")
+        add_common_args(p)
+        p.set_defaults(handler=run_images, task_name=task)
+
+
+def expand_inputs(items: list[str]) -> list[str]:
+    paths: list[str] = []
+    for item in items:
+        if os.path.isdir(item) or any(ch in item for ch in "*?["):
+            found = list_images(item)
+            if not found:
+                log.error("no images in '%s' (extensions: %s)", item, ", ".join(IMAGE_EXTENSIONS))
+            paths.extend(found)
+        else:
+            paths.append(item)
+    return paths
+
+
+def run_images(args: argparse.Namespace) -> int:
+    cfg = build_config(args, MODEL_ARGS)
+    model = load_model(cfg.model, task=args.task_name if cfg.model.task == "auto" else cfg.model.task)
+    if model.task != args.task_name:
+        log.warning("the model is a %s model; 'camapp %s' runs it as one", model.task, args.task_name)
+    saver = ImageFolderRecorder(args.save) if args.save else None
+    failures = 0
+    for index, path in enumerate(expand_inputs(args.images)):
+        try:
+            image = read_image(path)
+        except InputError as exc:
+            # One bad image is reported and the rest still run.
+            print(f"camapp: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        frame = Frame(image, index, 0, path)
+        results = model.run(frame)
+        out = results.to_dict()
+        out.pop("frame", None)
+        print(json.dumps(out), flush=True)
+        if saver:
+            saver.write(frame, annotate(image, results, None, cfg.model.top_k), results, True)
+    return EXIT_USAGE if failures else EXIT_OK

@@ -1,0 +1,119 @@
+"""camapp run: the live loop on any source, with outputs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
+from camapp.config import Config
+from camapp.errors import EXIT_OK
+from camapp.outputs.base import Sink
+from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.sources import SourceOptions, open_source
+from camapp.sources.base import Source
+
+log = logging.getLogger("camapp")
+
+RUN_ARGS = {
+    **MODEL_ARGS,
+    "source": "source.uri",
+    "realtime": "source.realtime",
+    "loop": "source.loop",
+    "width": "source.width",
+    "height": "source.height",
+    "fps": "source.fps",
+    "mode": "pipeline.mode",
+    "every": "pipeline.every",
+    "max_frames": "pipeline.max_frames",
+    "show": "output.show",
+    "save": "output.save",
+    "output": "output.jsonl",
+    "no_overlay": "output.overlay",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run a model on a camera, video, stream or images", description="Run the live loop.")
+    g = p.add_argument_group("source")
+    g.add_argument("--source", "-s", help="picam[:N] | N | /dev/videoN | file | folder | glob | rtsp://… | http://…")
+    g.add_argument("--realtime", action="store_true", default=None, help="read files at their own frame rate")
+    g.add_argument("--loop", action="store_true", default=None, help="start files again at their end")
+    g.add_argument("--width", type=int, help="requested camera width")
+    g.add_argument("--height", type=int, help="requested camera height")
+    g.add_argument("--fps", type=float, help="requested camera frame rate")
+    add_model_args(p)
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--mode", choices=["auto", "live", "file"], help="live: newest frame, skip the rest; file: every frame")
+    g.add_argument("--every", type=int, help="run inference on every Nth frame, drawing the last result between")
+    g.add_argument("--max-frames", type=int, dest="max_frames", help="stop after N frames")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--show", action="store_true", default=None, help="show a window")
+    g.add_argument("--save", help="annotated video (.mp4/.avi/.mkv) or folder for annotated images")
+    g.add_argument("--output", "-o", help="JSON lines of results ('-' for stdout)")
+    g.add_argument("--no-overlay", action="store_const", const=False, dest="no_overlay", help="save and show frames without drawing")
+    add_common_args(p)
+    p.set_defaults(handler=run)
+
+
+def source_options(cfg: Config) -> SourceOptions:
+    s = cfg.source
+    return SourceOptions(s.width, s.height, s.fps, s.realtime, s.loop, s.lores_width, s.lores_height)
+
+
+def build_sinks(cfg: Config, source: Source, stop: threading.Event) -> list[Sink]:
+    from camapp.outputs.jsonl import JsonLinesSink
+    from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder, is_video_path
+
+    sinks: list[Any] = []
+    out = cfg.output
+    if out.jsonl:
+        sinks.append(JsonLinesSink(out.jsonl))
+    if out.save:
+        sinks.append(VideoRecorder(out.save, source.fps) if is_video_path(out.save) else ImageFolderRecorder(out.save))
+    if out.show:
+        from camapp.outputs.window import WindowSink
+
+        sinks.append(WindowSink("camapp", stop))
+    return sinks
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = build_config(args, RUN_ARGS)
+    if not cfg.source.uri:
+        from camapp.errors import UsageError
+
+        raise UsageError("no source given", "use --source picam, 0, /dev/video0, a file, a folder or a URL")
+    source = open_source(cfg.source.uri, source_options(cfg))
+    model = load_model(cfg.model)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    source.open()
+    sinks: list[Sink] = []
+    try:
+        sinks = build_sinks(cfg, source, stop)
+        p = cfg.pipeline
+        options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
+        pipeline = Pipeline(source, model, sinks, options, stop)
+        log.info("running %s on %s (%s mode)", model.options.path, cfg.source.uri, "live" if pipeline.live else "file")
+        summary = pipeline.run()
+    finally:
+        for sink in sinks:
+            sink.close()
+        source.close()
+    print(summary.line(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,90 @@
+"""Annotated video files and folders of annotated images."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+
+from camapp.errors import OutputError
+from camapp.frames import Frame, Image
+
+log = logging.getLogger(__name__)
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+VIDEO_SUFFIXES = tuple(FOURCC)
+
+
+def is_video_path(path: str) -> bool:
+    return path.lower().endswith(VIDEO_SUFFIXES)
+
+
+class VideoRecorder:
+    wants_pixels = True
+
+    def __init__(self, path: str, fps: float | None) -> None:
+        self.path = path
+        self.fps = fps if fps and fps > 0 else 30.0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames_written = 0
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot save video to '{path}': folder '{folder}' does not exist", "create it first")
+
+    def _open(self, width: int, height: int) -> None:
+        suffix = os.path.splitext(self.path)[1].lower()
+        writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[suffix]), self.fps, (width, height))
+        if not writer.isOpened():
+            raise OutputError(f"cannot create video '{self.path}'", "check the folder is writable and the extension is .mp4, .avi or .mkv")
+        self._writer, self._size = writer, (width, height)
+
+    def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
+        image = annotated if annotated is not None else frame.image
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._open(w, h)
+        assert self._writer is not None and self._size is not None
+        if (w, h) != self._size:
+            # A video file has one frame size; a camera that changes mode must not corrupt it.
+            image = cv2.resize(image, self._size)
+        self._writer.write(image)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            log.info("saved %d frames to %s", self.frames_written, self.path)
+
+
+class ImageFolderRecorder:
+    """One annotated JPEG per processed frame, named after the input image when there is one."""
+
+    wants_pixels = True
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder '{folder}': {exc.strerror}") from exc
+        self.images_written = 0
+
+    def name_for(self, frame: Frame) -> str:
+        stem = os.path.splitext(os.path.basename(frame.source_id))[0]
+        if os.path.isfile(frame.source_id):
+            return f"{stem}.jpg"
+        return f"{stem or 'frame'}_{frame.index:06d}.jpg"
+
+    def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
+        if not fresh:
+            return
+        path = os.path.join(self.folder, self.name_for(frame))
+        if not cv2.imwrite(path, annotated if annotated is not None else frame.image):
+            raise OutputError(f"cannot write image '{path}'", "check free space and permissions")
+        self.images_written += 1
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,56 @@
+"""Fixtures that locate the shared test data once.
+
+The real models, images and videos live outside the repository (../shared beside the clone, or
+wherever CAMAPP_SHARED points); models are reached only through CAMAPP_MODEL_MIRROR, exactly as a
+user's offline fleet would reach them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CAMAPP_SHARED", REPO.parent / "shared")).resolve()
+
+
+def _mirror() -> Path:
+    mirror = os.environ.get("CAMAPP_MODEL_MIRROR")
+    return Path(mirror).resolve() if mirror and "://" not in mirror else SHARED / "models"
+
+
+MODELS = _mirror()
+IMAGES = SHARED / "images"
+VIDEOS = SHARED / "videos"
+
+# Tests (and the camapp processes they start) read models from the mirror, never from the
+# internet, and keep their download cache out of the user's home.
+os.environ.setdefault("CAMAPP_MODEL_MIRROR", str(MODELS))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data {path} is missing: put the shared data beside the clone or set CAMAPP_SHARED")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return _require(MODELS)
+
+
+@pytest.fixture(scope="session")
+def images_dir() -> Path:
+    return _require(IMAGES)
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    return _require(VIDEOS)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
