@@ -38,13 +38,22 @@ class PipelineOptions:
 
 
 class Pipeline:
-    def __init__(self, source: Source, model: FrameModel, sinks: list[Sink], options: PipelineOptions, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        model: FrameModel,
+        sinks: list[Sink],
+        options: PipelineOptions,
+        stop: threading.Event | None = None,
+        stats: PipelineStats | None = None,
+    ) -> None:
         self.source = source
         self.model = model
         self.sinks = sinks
         self.options = options
         self.stop = stop or threading.Event()
-        self.stats = PipelineStats()
+        # Created outside when sinks (web status, metrics, watchdog) need to read it.
+        self.stats = stats or PipelineStats()
         mode = options.mode
         self.live = source.is_live if mode == "auto" else mode == "live"
         self.handoff: LatestSlot | FrameQueue = LatestSlot() if self.live else FrameQueue()
@@ -77,7 +86,6 @@ class Pipeline:
     # -- worker ---------------------------------------------------------------------------
     def run(self) -> Summary:
         """Run until the source ends, max_frames is reached, or stop is set. The source must be open."""
-        self.stats = PipelineStats()
         self._capture_thread = threading.Thread(target=self._capture, name="camapp-capture", daemon=True)
         self._capture_thread.start()
         seen = 0

@@ -16,6 +16,7 @@ from camapp.outputs.base import Sink
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.sources import SourceOptions, open_source
 from camapp.sources.base import Source
+from camapp.stats import PipelineStats
 
 log = logging.getLogger("camapp")
 
@@ -65,7 +66,7 @@ def source_options(cfg: Config) -> SourceOptions:
     return SourceOptions(s.width, s.height, s.fps, s.realtime, s.loop, s.lores_width, s.lores_height)
 
 
-def build_sinks(cfg: Config, source: Source, stop: threading.Event) -> list[Sink]:
+def build_sinks(cfg: Config, source: Source, stop: threading.Event, stats: PipelineStats) -> list[Sink]:
     from camapp.outputs.jsonl import JsonLinesSink
     from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder, is_video_path
 
@@ -95,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
     source.open()
     sinks: list[Sink] = []
     try:
-        sinks = build_sinks(cfg, source, stop)
+        stats = PipelineStats()
+        sinks = build_sinks(cfg, source, stop, stats)
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
-        pipeline = Pipeline(source, model, sinks, options, stop)
+        pipeline = Pipeline(source, model, sinks, options, stop, stats)
         log.info("running %s on %s (%s mode)", model.options.path, cfg.source.uri, "live" if pipeline.live else "file")
         summary = pipeline.run()
     finally:

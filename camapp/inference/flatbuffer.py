@@ -19,37 +19,49 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-# Field kinds: a scalar struct format ("B", "i", "I", "Q", ...), "str", ("vec", element size),
-# ("table", schema name), ("tables", schema name), ("union", type field id, {type: schema}).
+# Field id -> (name, kind). Kinds: a scalar struct format ("B", "i", "I", "Q", ...), "str",
+# ("vec", element size), ("table", schema), ("tables", schema), ("union", type field id, {type: schema}).
+# Ids and union type numbers follow tensorflow/lite/schema/schema.fbs (fields are only ever appended).
 _Field = Any
-_SCHEMA: dict[str, dict[int, _Field]] = {
-    "Model": {0: "I", 1: ("tables", "OperatorCode"), 2: ("tables", "SubGraph"), 3: "str", 4: ("tables", "Buffer"),
-              5: ("vec", 4), 6: ("tables", "Metadata"), 7: ("tables", "SignatureDef")},
-    "OperatorCode": {0: "b", 1: "str", 2: "i", 3: "i"},
-    "SubGraph": {0: ("tables", "Tensor"), 1: ("vec", 4), 2: ("vec", 4), 3: ("tables", "Operator"), 4: "str"},
-    "Tensor": {0: ("vec", 4), 1: "b", 2: "I", 3: "str", 4: ("table", "QuantizationParameters"), 5: "B",
-               6: ("table", "SparsityParameters"), 7: ("vec", 4), 8: "B", 9: ("tables", "VariantSubType")},
-    "QuantizationParameters": {0: ("vec", 4), 1: ("vec", 4), 2: ("vec", 4), 3: ("vec", 8), 4: "B",
-                               5: ("union", 4, {1: "CustomQuantization"}), 6: "i"},
-    "CustomQuantization": {0: ("vec", 1)},
-    "SparsityParameters": {0: ("vec", 4), 1: ("vec", 4), 2: ("tables", "DimensionMetadata")},
-    "DimensionMetadata": {0: "b", 1: "i", 2: "B", 3: ("union", 2, {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"}),
-                          4: "B", 5: ("union", 4, {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"})},
-    "Int32Vector": {0: ("vec", 4)},
-    "Uint16Vector": {0: ("vec", 2)},
-    "Uint8Vector": {0: ("vec", 1)},
-    "VariantSubType": {0: ("vec", 4), 1: "b", 2: "B"},
-    "Operator": {0: "I", 1: ("vec", 4), 2: ("vec", 4), 3: "B",
-                 4: ("union", 3, {3: "ConcatEmbeddingsOptions", 17: "ReshapeOptions", 30: "SqueezeOptions"}),
-                 5: ("vec", 1), 6: "b", 7: ("vec", 1), 8: ("vec", 4), 9: "Q", 10: "Q", 11: "B", 12: ("union", 11, {})},
-    "ConcatEmbeddingsOptions": {0: "i", 1: ("vec", 4), 2: ("vec", 4)},
-    "ReshapeOptions": {0: ("vec", 4)},
-    "SqueezeOptions": {0: ("vec", 4)},
-    "Buffer": {0: ("vec", 1), 1: "Q", 2: "Q"},
-    "Metadata": {0: "str", 1: "I"},
-    "SignatureDef": {0: ("tables", "TensorMap"), 1: ("tables", "TensorMap"), 2: "str", 3: "str", 4: "I"},
-    "TensorMap": {0: "str", 1: "I"},
-    "": {},  # an option table whose fields are not described: only the table itself is checked
+_SCHEMA: dict[str, dict[int, tuple[str, _Field]]] = {
+    "Model": {0: ("version", "I"), 1: ("operator_codes", ("tables", "OperatorCode")), 2: ("subgraphs", ("tables", "SubGraph")),
+              3: ("description", "str"), 4: ("buffers", ("tables", "Buffer")), 5: ("metadata_buffer", ("vec", 4)),
+              6: ("metadata", ("tables", "Metadata")), 7: ("signature_defs", ("tables", "SignatureDef"))},
+    "OperatorCode": {0: ("deprecated_builtin_code", "b"), 1: ("custom_code", "str"), 2: ("version", "i"), 3: ("builtin_code", "i")},
+    "SubGraph": {0: ("tensors", ("tables", "Tensor")), 1: ("inputs", ("vec", 4)), 2: ("outputs", ("vec", 4)),
+                 3: ("operators", ("tables", "Operator")), 4: ("name", "str")},
+    "Tensor": {0: ("shape", ("vec", 4)), 1: ("type", "b"), 2: ("buffer", "I"), 3: ("name", "str"),
+               4: ("quantization", ("table", "QuantizationParameters")), 5: ("is_variable", "B"),
+               6: ("sparsity", ("table", "SparsityParameters")), 7: ("shape_signature", ("vec", 4)), 8: ("has_rank", "B"),
+               9: ("variant_tensors", ("tables", "VariantSubType"))},
+    "QuantizationParameters": {0: ("min", ("vec", 4)), 1: ("max", ("vec", 4)), 2: ("scale", ("vec", 4)), 3: ("zero_point", ("vec", 8)),
+                               4: ("details_type", "B"), 5: ("details", ("union", 4, {1: "CustomQuantization"})),
+                               6: ("quantized_dimension", "i")},
+    "CustomQuantization": {0: ("custom", ("vec", 1))},
+    "SparsityParameters": {0: ("traversal_order", ("vec", 4)), 1: ("block_map", ("vec", 4)), 2: ("dim_metadata", ("tables", "DimensionMetadata"))},
+    "DimensionMetadata": {0: ("format", "b"), 1: ("dense_size", "i"), 2: ("array_segments_type", "B"),
+                          3: ("array_segments", ("union", 2, {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"})),
+                          4: ("array_indices_type", "B"),
+                          5: ("array_indices", ("union", 4, {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"}))},
+    "Int32Vector": {0: ("values", ("vec", 4))},
+    "Uint16Vector": {0: ("values", ("vec", 2))},
+    "Uint8Vector": {0: ("values", ("vec", 1))},
+    "VariantSubType": {0: ("shape", ("vec", 4)), 1: ("type", "b"), 2: ("has_rank", "B")},
+    "Operator": {0: ("opcode_index", "I"), 1: ("inputs", ("vec", 4)), 2: ("outputs", ("vec", 4)), 3: ("builtin_options_type", "B"),
+                 4: ("builtin_options", ("union", 3, {3: "ConcatEmbeddingsOptions", 17: "ReshapeOptions", 30: "SqueezeOptions"})),
+                 5: ("custom_options", ("vec", 1)), 6: ("custom_options_format", "b"), 7: ("mutating_variable_inputs", ("vec", 1)),
+                 8: ("intermediates", ("vec", 4)), 9: ("large_custom_options_offset", "Q"), 10: ("large_custom_options_size", "Q"),
+                 11: ("builtin_options_2_type", "B"), 12: ("builtin_options_2", ("union", 11, {}))},
+    "ConcatEmbeddingsOptions": {0: ("num_channels", "i"), 1: ("num_columns_per_channel", ("vec", 4)),
+                                2: ("embedding_dim_per_channel", ("vec", 4))},
+    "ReshapeOptions": {0: ("new_shape", ("vec", 4))},
+    "SqueezeOptions": {0: ("squeeze_dims", ("vec", 4))},
+    "Buffer": {0: ("data", ("vec", 1)), 1: ("offset", "Q"), 2: ("size", "Q")},
+    "Metadata": {0: ("name", "str"), 1: ("buffer", "I")},
+    "SignatureDef": {0: ("inputs", ("tables", "TensorMap")), 1: ("outputs", ("tables", "TensorMap")), 2: ("signature_key", "str"),
+                     3: ("deprecated_tag", "str"), 4: ("subgraph_index", "I")},
+    "TensorMap": {0: ("name", "str"), 1: ("tensor_index", "I")},
+    "options": {},  # an option table whose fields are not described: only the table itself is checked
 }
 
 
@@ -95,15 +107,15 @@ class _Walker:
         for fid, field_off in slots.items():
             if field_off == 0:
                 continue
-            kind = fields.get(fid)
+            name, kind = fields.get(fid, (f"field {fid}", None))
             if kind is None:
                 size = 1  # a field newer than this schema: only its first byte is known to exist
             else:
                 size = struct.calcsize("<" + kind) if isinstance(kind, str) and kind != "str" else 4
             if field_off + size > inline:
-                raise _Damaged(f"{schema} field {fid} lies outside its table at byte {pos}")
+                raise _Damaged(f"{schema}.{name} lies outside its table at byte {pos}")
             at = pos + field_off
-            what = f"{schema} field {fid}"
+            what = f"{schema}.{name}"
             if kind is None:
                 continue  # inside the table, but not followed
             if kind == "str":
@@ -122,7 +134,7 @@ class _Walker:
             elif kind[0] == "union":
                 utype = values.get(kind[1], 0)
                 if utype:
-                    self.table(self.offset(at, what), kind[2].get(utype, ""))
+                    self.table(self.offset(at, what), kind[2].get(utype, "options"))
         return values
 
 

@@ -1,0 +1,87 @@
+"""camapp run, end to end on real videos with the real runtime and models."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+
+from tests.commands.conftest import run_camapp
+
+BOTTLE_FRAMES = 1189  # decodable frames in bottle-detection.mp4 (VIDEOS.md)
+
+
+def test_run_headless_on_a_video_writes_every_frame_as_json_and_video(videos_dir, tmp_path):
+    out_json = tmp_path / "results.jsonl"
+    out_video = tmp_path / "annotated.mp4"
+    result = run_camapp(
+        "run", "--source", str(videos_dir / "bottle-detection.mp4"), "--model", "ssd_mobilenet_v1_coco_quant",
+        "--output", str(out_json), "--save", str(out_video),
+    )
+    assert result.code == 0, result.stderr
+
+    lines = [json.loads(line) for line in out_json.read_text().splitlines()]
+    assert len(lines) == BOTTLE_FRAMES
+    assert [line["frame"] for line in lines] == list(range(BOTTLE_FRAMES))
+    with_bottle = sum(any(d["label"] == "bottle" for d in line["detections"]) for line in lines)
+    assert with_bottle > BOTTLE_FRAMES * 0.5
+    first = lines[0]
+    assert (first["width"], first["height"]) == (640, 360)
+    for det in first["detections"]:
+        assert all(0.0 <= v <= 1.0 for v in det["box"])
+        assert 0 <= det["box_px"][0] <= det["box_px"][2] <= 640
+
+    cap = cv2.VideoCapture(str(out_video))
+    frames = 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        assert image.shape == (360, 640, 3)
+        frames += 1
+    cap.release()
+    assert frames == BOTTLE_FRAMES
+
+    summary = [ln for ln in result.stderr.splitlines() if ln.startswith("frames read")]
+    assert summary == [summary[0]] and f"frames read {BOTTLE_FRAMES}, processed {BOTTLE_FRAMES}, skipped 0" in summary[0]
+    assert "p50" in summary[0] and "p95" in summary[0]
+
+
+def test_run_logs_the_runtime_in_use(videos_dir):
+    result = run_camapp("run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", "mobilenet_v2_1.0_224_quant", "--max-frames", "2")
+    assert result.code == 0, result.stderr
+    assert any("runtime ai_edge_litert" in ln or "runtime tflite_runtime" in ln for ln in result.error_lines)
+
+
+def test_run_every_n_frames_infers_on_every_nth_frame_only(videos_dir):
+    result = run_camapp(
+        "run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", "mobilenet_v2_1.0_224_quant",
+        "--every", "3", "--max-frames", "30", "--output", "-",
+    )
+    assert result.code == 0, result.stderr
+    assert [line["frame"] for line in result.json_lines] == list(range(0, 30, 3))
+
+
+def test_run_on_a_folder_of_images_saves_annotated_images(images_dir, tmp_path):
+    result = run_camapp(
+        "run", "--source", str(images_dir), "--model", "ssd_mobilenet_v1_coco_quant", "--save", str(tmp_path / "out"), "--output", "-",
+    )
+    assert result.code == 0, result.stderr
+    sources = {line["source"] for line in result.json_lines}
+    assert len(sources) == 8  # every image in the folder
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "table.jpg" in saved and "grace_hopper.jpg" in saved
+
+
+def test_run_with_a_yaml_config_and_command_line_override(videos_dir, tmp_path):
+    config = tmp_path / "camapp.yaml"
+    config.write_text(
+        f"source:\n  uri: {videos_dir / 'asl_gestures_book.mkv'}\n"
+        "model:\n  name: mobilenet_v2_1.0_224_quant\n  top_k: 2\n"
+        "pipeline:\n  max_frames: 50\n"
+    )
+    result = run_camapp("run", "--config", str(config), "--max-frames", "4", "--output", "-")
+    assert result.code == 0, result.stderr
+    lines = result.json_lines
+    assert len(lines) == 4  # the command line beats the file
+    assert all(len(line["classes"]) == 2 for line in lines)  # the file's top_k applies
