@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from camapp.errors import ConfigError
 
@@ -64,8 +64,31 @@ class OutputConfig(Section):
     hud: bool = Field(True, description="draw FPS and latency on frames")
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
 class LogConfig(Section):
-    level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    level: LogLevel = Field("info", description="log level")
+    levels: dict[str, LogLevel] = Field(
+        default_factory=dict, description="per-module levels over 'level', e.g. {camapp.sources: debug, camapp.outputs: warning}"
+    )
+
+
+class ServiceConfig(Section):
+    """How `camapp run` behaves as a long-running service (systemd, reconnects, periodic stats)."""
+
+    watchdog: bool = Field(True, description="send systemd WATCHDOG=1 pings while frames flow (only when the unit sets WatchdogSec)")
+    reconnect: bool = Field(True, description="reopen a live source (camera, stream) that stops delivering; false ends the run instead")
+    stall_timeout: float = Field(5.0, gt=0, le=3600, description="seconds without a frame before a live source counts as lost")
+    reconnect_min: float = Field(0.5, gt=0, le=3600, description="first wait in seconds before reopening a lost source; doubles per failed try")
+    reconnect_max: float = Field(30.0, gt=0, le=86400, description="longest wait in seconds between two tries to reopen a lost source")
+    stats_interval: float = Field(60.0, ge=0, le=86400, description="seconds between one-line stats summaries in the log; 0 turns them off")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> ServiceConfig:
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError(f"reconnect_max ({self.reconnect_max}) must not be below reconnect_min ({self.reconnect_min})")
+        return self
 
 
 class Config(Section):
@@ -74,6 +97,7 @@ class Config(Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
 
 ENV_PREFIX = "CAMAPP_"

@@ -114,6 +114,14 @@ class PipelineStats:
         self.last_inference_ms = 0.0
         self.started = time.monotonic()
         self.last_frame_at: float | None = None
+        # Written by sources.reconnect.ReconnectingSource; read by status pages, MQTT and the log.
+        self.source_state: str = "ok"  # "ok" | "reconnecting"
+        self.reconnects = 0  # times a lost live source was opened again and delivered frames
+        self.source_lost_at: float | None = None  # time.monotonic() when the current outage began
+
+    def source_changed(self, state: str, reconnects: int, lost_at: float | None) -> None:
+        with self._lock:
+            self.source_state, self.reconnects, self.source_lost_at = state, reconnects, lost_at
 
     def frame_read(self) -> None:
         now = time.monotonic()

@@ -59,7 +59,7 @@ def read_labels_file(path: str) -> Labels:
     if not os.path.isfile(path):
         raise ModelError(f"labels file '{path}' does not exist", "check the --labels path")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: files saved on Windows start with a BOM
             text = f.read()
     except UnicodeDecodeError as exc:
         raise ModelError(f"labels file '{path}' is not UTF-8 text", "give a text file with one label per line") from exc
@@ -79,7 +79,7 @@ def labels_from_metadata(model_content: bytes, origin: str) -> Labels | None:
             members.sort(key=lambda n: ("label" not in n.lower(), n))
             if not members:
                 return None
-            text = archive.read(members[0]).decode("utf-8")
+            text = archive.read(members[0]).decode("utf-8-sig")
     except (zipfile.BadZipFile, UnicodeDecodeError, OSError, KeyError, ValueError, EOFError):
         return None  # metadata is optional: a damaged archive means "no embedded labels"
     return parse_labels(text, f"{origin}:{members[0]}")
@@ -94,6 +94,10 @@ def fit_classifier_labels(labels: Labels, num_classes: int) -> Labels:
         # A file without the background line for a model with a background output: id 0 has no
         # name and id N is line N - 1.
         return Labels({k + 1: v for k, v in labels.names.items()} | {0: "background"}, 0, labels.origin)
+    if count == num_classes + 1 and labels.starts_with_background:
+        # The reverse: a file with a background line for a model without that output (e.g. a
+        # 1000-class Keras model with the common 1001-line imagenet_labels.txt).
+        return labels.with_offset(1)
     raise ModelError(
         f"labels file '{labels.origin}' has {count} labels but the model has {num_classes} classes",
         "give the labels file that belongs to this model",
@@ -101,5 +105,10 @@ def fit_classifier_labels(labels: Labels, num_classes: int) -> Labels:
 
 
 def fit_detector_labels(labels: Labels) -> Labels:
-    """SSD class ids are 0-based without background, so skip a leading background entry."""
-    return labels.with_offset(1 if labels.starts_with_background else 0)
+    """SSD class ids are 0-based without background, so skip a leading background entry.
+
+    An "id name" file whose ids start at 1 (the TF Object Detection API label-map convention,
+    "1 person") also needs an offset of one: the op reports person as class 0.
+    """
+    one_based = bool(labels.names) and min(labels.names) == 1
+    return labels.with_offset(1 if labels.starts_with_background or one_based else 0)

@@ -47,8 +47,11 @@ class InputSpec:
     dtype: np.dtype[Any]
     scale: float  # input quantisation; 0 for float inputs
     zero_point: int
-    mean: float = 127.5  # the model wants (pixel - mean) / std as its real-valued input
-    std: float = 127.5
+    # The model wants (pixel - mean) / std as its real-valued input. None (the default) means
+    # "what the model implies": (p - 127.5) / 127.5 for a float input, and the raw pixels for a
+    # uint8 / int8 input, whose quantisation already encodes the model's normalisation.
+    mean: float | None = None
+    std: float | None = None
     resize: ResizeMode = "stretch"
     interpolation: str = "linear"
 
@@ -59,13 +62,22 @@ def pixel_lut(spec: InputSpec) -> NDArray[Any] | None:
     The real value a model wants is (p - mean) / std; a quantised input stores it as
     real / scale + zero_point. For the usual MobileNet uint8 input (scale 1/128, zero point 128)
     that is the pixel itself, so the table is skipped and pixels are copied as they are.
+
+    Without an explicit mean / std a quantised input gets the raw pixels (uint8) or the pixels
+    shifted into the int8 range (p - 128): a converter sets the input quantisation so that raw
+    pixels are right whatever range the network was trained on. Applying the [-1, 1] default
+    instead would clip half of every image for a [0, 1] model (scale 1/255, zero point 0).
     """
     p = np.arange(256, dtype=np.float64)
-    real = (p - spec.mean) / spec.std
+    mean = 127.5 if spec.mean is None else spec.mean
+    std = 127.5 if spec.std is None else spec.std
     if spec.dtype == np.float32:
-        return real.astype(np.float32)
+        return ((p - mean) / std).astype(np.float32)
     info = np.iinfo(spec.dtype)
-    q = np.clip(np.round(real / spec.scale + spec.zero_point), info.min, info.max)
+    if (spec.mean is None and spec.std is None) or spec.scale == 0:
+        q = p + min(info.min, 0)  # raw pixels: 0..255, or -128..127 for int8
+    else:
+        q = np.clip(np.round((p - mean) / std / spec.scale + spec.zero_point), info.min, info.max)
     if spec.dtype == np.uint8 and np.array_equal(q, p):
         return None
     if spec.dtype == np.uint8 and np.max(np.abs(q - p)) <= 1:

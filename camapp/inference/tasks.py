@@ -34,8 +34,8 @@ class ModelOptions:
     max_detections: int = 100
     resize: ResizeMode = "stretch"
     interpolation: str = "linear"
-    mean: float = 127.5
-    std: float = 127.5
+    mean: float | None = None  # None: raw pixels for quantised inputs, (p - 127.5) / 127.5 for float
+    std: float | None = None
 
 
 class Model:

@@ -14,6 +14,9 @@ from camapp.sources.spec import SourceSpec
 
 log = logging.getLogger(__name__)
 
+STREAM_OPEN_TIMEOUT_MS = 10_000
+STREAM_READ_TIMEOUT_MS = 5_000
+
 
 class OpenCVSource:
     def __init__(self, spec: SourceSpec, options: SourceOptions) -> None:
@@ -66,7 +69,9 @@ class OpenCVSource:
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
             return cap
         if self.spec.kind == "stream":
-            return cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG)
+            # FFmpeg's defaults wait 30 s on a stalled stream; a camera app must notice much sooner.
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS]
+            return cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, params)
         return cv2.VideoCapture(self.spec.target)
 
     def _open_error(self) -> Exception:

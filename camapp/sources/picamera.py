@@ -67,6 +67,7 @@ class PicameraSource:
             )
         if self.options.width and self.options.height:
             self._main_size = Size(self.options.width, self.options.height)
+        cam = None
         try:
             cam = picamera2_cls(self.camera_num)
             controls = {"FrameRate": self.options.fps} if self.options.fps else {}
@@ -78,11 +79,20 @@ class PicameraSource:
                 controls=controls,
             )
             cam.configure(config)
-            self._lores_stride = cam.stream_configuration("lores")["stride"]
+            # configure() aligns the requested sizes (even, or whatever the ISP can do) and adds the
+            # strides: use what was actually configured, not what was asked for.
+            main_conf, lores_conf = cam.stream_configuration("main"), cam.stream_configuration("lores")
+            self._main_size = Size(*main_conf["size"])
+            self._lores_size = Size(*lores_conf["size"])
+            self._lores_stride = lores_conf["stride"]
             cam.start()
-        except SourceError:
-            raise
         except Exception as exc:  # libcamera raises plain RuntimeErrors
+            if cam is not None:
+                # A half-opened camera stays acquired: release it so a retry can open it again.
+                try:
+                    cam.close()
+                except Exception:  # noqa: BLE001 - already reporting the first failure
+                    log.debug("closing the Pi camera after a failed open also failed", exc_info=True)
             raise SourceError(f"cannot start Pi camera {self.camera_num}: {exc}", "is another program using the camera?") from exc
         self._cam = cam
         log.info("opened Pi camera %d: main %s, lores %s", self.camera_num, self._main_size, self._lores_size)

@@ -46,7 +46,8 @@ def parse_source(text: str) -> SourceSpec:
     if "://" in s:
         scheme = s.split("://", 1)[0]
         raise UsageError(f"unsupported source scheme '{scheme}://'", "use rtsp://, http://, https://, a file or a camera")
-    if any(ch in s for ch in "*?["):
+    # An existing path is taken literally even when its name has glob characters ("cam[1].mp4").
+    if any(ch in s for ch in "*?[") and not os.path.exists(os.path.expanduser(s)):
         if not glob.glob(os.path.expanduser(s)):
             raise UsageError(f"no files match the source pattern '{s}'", "check the pattern, or quote it so the shell does not expand it")
         return SourceSpec("images", os.path.expanduser(s))

@@ -22,8 +22,9 @@ def list_images(target: str) -> list[str]:
     if os.path.isdir(target):
         names = sorted(os.listdir(target))
         return [os.path.join(target, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
-    if any(ch in target for ch in "*?["):
-        return sorted(p for p in glob.glob(target) if os.path.isfile(p))
+    if any(ch in target for ch in "*?[") and not os.path.exists(target):
+        # Like a folder: only image files, so "shots/*" skips the .json or .txt beside them.
+        return sorted(p for p in glob.glob(target) if os.path.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS))
     return [target]
 
 

@@ -505,9 +505,7 @@ class Picamera2:
             raise RuntimeError("fake picamera2: capture before start() (the real picamera2 would block forever)")
         assert self.camera_config is not None
         if len(self.unreleased) >= self.camera_config["buffer_count"]:
-            raise RuntimeError(
-                "fake picamera2: every buffer is held by an unreleased request (the real camera would stall)"
-            )
+            raise RuntimeError("fake picamera2: every buffer is held by an unreleased request (the real camera would stall)")
         cls = type(self)
         sensor_index = self._sequence % len(cls.frames)
         bgr = cls.frames[sensor_index]

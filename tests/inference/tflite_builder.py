@@ -162,3 +162,17 @@ def reshape_classifier(height: int, width: int, dtype: int, quant: tuple[float, 
         ],
         [0], [2], [operator(0, [0, 1], [2], RESHAPE_OPTIONS, Tab({0: Vec("i", [1, n])}))], [RESHAPE], [b"", shape_bytes],
     )
+
+
+def constant_detector(outputs: list[tuple[str, np.ndarray]], input_shape: tuple[int, ...] = (1, 8, 8, 3)) -> bytes:
+    """A uint8 image input and constant float32 outputs, named and ordered as given.
+
+    It stands in for an SSD export whose output order differs from TF1's (a TF2 export names
+    them StatefulPartitionedCall:N, scores first): the runtime returns exactly these tensors.
+    """
+    tensors = [tensor("images", list(input_shape), UINT8, quant=(1 / 128, 128))]
+    buffers = [b""]
+    for name, value in outputs:
+        buffers.append(np.ascontiguousarray(value, np.float32).tobytes())
+        tensors.append(tensor(name, list(value.shape), FLOAT32, buffer=len(buffers) - 1))
+    return model(tensors, [0], list(range(1, len(outputs) + 1)), [], [], buffers)

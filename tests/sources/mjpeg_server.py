@@ -18,6 +18,7 @@ fault-injection tests can take it away while a client is reading and bring it ba
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -178,10 +179,8 @@ class MjpegServer:
         with self._lock:
             conns = list(self._open)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def pause(self) -> None:
         """Stop sending frames but keep connections open (a stalled camera)."""

@@ -163,9 +163,7 @@ def test_a_webcam_that_does_not_exist_is_a_source_error(target: str) -> None:
 # -- network streams ---------------------------------------------------------------------------------
 
 
-def test_an_mjpeg_http_stream_opens_live_and_delivers_every_frame(
-    mjpeg_server: MjpegServer, bottle_frames: list[np.ndarray]
-) -> None:
+def test_an_mjpeg_http_stream_opens_live_and_delivers_every_frame(mjpeg_server: MjpegServer, bottle_frames: list[np.ndarray]) -> None:
     source = opened(mjpeg_server.url)
     try:
         assert source.is_live is True

@@ -1,0 +1,181 @@
+"""Change events from a stream of Results: pure logic, no I/O, no clock of its own.
+
+A shelf camera sees the same three bottles in every frame; listeners (MQTT, Home Assistant,
+Node-RED, snapshots) want to hear only when something changes: an object appeared or left, how
+many there are changed, the top class changed. Detectors flicker (a bottle scored 0.49 in one frame
+and 0.51 in the next), so a change counts only once it has held for `min_frames` consecutive
+processed frames AND `min_seconds` of capture time; a blip shorter than that is forgotten.
+
+Presence and count are debounced separately, so "2, 3, 2, 3 bottles" never says "bottles left"
+and a person who stays while a second one walks past yields one appeared and one left, not a storm.
+Time comes from Results.timestamp_ns (capture time), so tests replay exact sequences.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from camapp.results import Results
+
+EventType = Literal["appeared", "left", "count", "class_changed"]
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    label: str
+    count: int  # objects of `label` now (1 for a classifier's new top class, 0 after "left")
+    previous: int | str | None  # the count before, or the previous top class
+    frame_index: int
+    timestamp_ns: int  # capture time (monotonic) of the frame that confirmed the change
+    source_id: str
+    time: float  # wall-clock seconds since the epoch, for listeners on other machines
+    score: float | None = None  # the best score of `label` in that frame
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event": self.type,
+            "label": self.label,
+            "count": self.count,
+            "previous": self.previous,
+            "frame": self.frame_index,
+            "source": self.source_id,
+            "time": round(self.time, 3),
+        }
+        if self.score is not None:
+            out["score"] = round(self.score, 4)
+        return out
+
+
+@dataclass(frozen=True)
+class DebounceOptions:
+    min_frames: int = 3
+    min_seconds: float = 0.0
+
+
+class Debounced(Generic[V]):
+    """A value that changes only after a new value has held for min_frames and min_seconds."""
+
+    def __init__(self, initial: V, options: DebounceOptions) -> None:
+        self.stable: V = initial
+        self.options = options
+        self._candidate: V | None = None
+        self._frames = 0
+        self._since_ns = 0
+
+    def observe(self, value: V, t_ns: int) -> tuple[V, V] | None:
+        """Feed one observation; returns (old, new) when the stable value changes."""
+        if value == self.stable:
+            self._candidate = None
+            return None
+        if self._candidate is None or value != self._candidate:
+            self._candidate, self._frames, self._since_ns = value, 0, t_ns
+        self._frames += 1
+        held = (t_ns - self._since_ns) / 1e9
+        if self._frames >= self.options.min_frames and held >= self.options.min_seconds:
+            old, self.stable, self._candidate = self.stable, value, None
+            return old, value
+        return None
+
+
+@dataclass
+class _LabelState:
+    present: Debounced[bool]
+    count: Debounced[int]
+
+
+@dataclass
+class EventDetector:
+    """Results in, the events they confirm out. `labels` limits which labels are watched."""
+
+    options: DebounceOptions = field(default_factory=DebounceOptions)
+    labels: frozenset[str] = frozenset()
+    _states: dict[str, _LabelState] = field(default_factory=dict)
+    _top: Debounced[str | None] | None = None
+
+    def update(self, results: Results, wall_time: float) -> list[Event]:
+        if results.task == "classify":
+            return self._update_class(results, wall_time)
+        return self._update_counts(results, wall_time)
+
+    def watched(self, label: str) -> bool:
+        return not self.labels or label in self.labels
+
+    def counts(self) -> dict[str, int]:
+        """The debounced count of every label confirmed so far (0 for labels that left)."""
+        return {
+            label: (s.count.stable if s.present.stable else 0)
+            for label, s in sorted(self._states.items())
+            if s.present.stable or s.count.stable > 0  # a blip that never held is not reported
+        }
+
+    @property
+    def top_class(self) -> str | None:
+        return self._top.stable if self._top is not None else None
+
+    def _update_counts(self, results: Results, wall_time: float) -> list[Event]:
+        seen = Counter(d.label for d in results.detections if self.watched(d.label))
+        best: dict[str, float] = {}
+        for d in results.detections:
+            best[d.label] = max(best.get(d.label, 0.0), d.score)
+        for label in seen:
+            if label not in self._states:
+                self._states[label] = _LabelState(Debounced(False, self.options), Debounced(0, self.options))
+        events: list[Event] = []
+        t = results.timestamp_ns
+
+        def event(kind: EventType, label: str, count: int, previous: int) -> None:
+            events.append(Event(kind, label, count, previous, results.frame_index, t, results.source_id, wall_time, best.get(label)))
+
+        for label, state in sorted(self._states.items()):
+            n = seen.get(label, 0)
+            before = state.count.stable if state.present.stable else 0
+            presence = state.present.observe(n > 0, t)
+            counted = state.count.observe(n, t)
+            if presence is not None:
+                # The count follows presence at once, so "appeared" and the count topic agree.
+                state.count.stable = n
+                event("appeared" if presence[1] else "left", label, n, before)
+            elif counted is not None and state.present.stable and counted[0] > 0 and counted[1] > 0:
+                event("count", label, counted[1], counted[0])
+        return events
+
+    def _update_class(self, results: Results, wall_time: float) -> list[Event]:
+        top = results.classes[0] if results.classes else None
+        label = top.label if top is not None and self.watched(top.label) else None
+        if self._top is None:
+            self._top = Debounced(None, self.options)
+        change = self._top.observe(label, results.timestamp_ns)
+        if change is None or change[1] is None:
+            return []
+        score = top.score if top is not None else None
+        return [Event("class_changed", change[1], 1, change[0], results.frame_index, results.timestamp_ns, results.source_id, wall_time, score)]
+
+
+class EventStream:
+    """One detector shared by every output that needs events, whatever order they run in.
+
+    Each sink asks for the events of the Results it was handed; the first to ask runs the detector,
+    the others get the same list (results are compared by identity: one object per inference).
+    It also keeps the last few events and per-type totals for the web page and /metrics.
+    """
+
+    def __init__(self, detector: EventDetector, keep: int = 20) -> None:
+        self.detector = detector
+        self.recent: deque[Event] = deque(maxlen=keep)
+        self.totals: Counter[str] = Counter()
+        self._last: Results | None = None
+        self._last_events: list[Event] = []
+
+    def events_for(self, results: Results | None, fresh: bool, wall_time: float) -> list[Event]:
+        if results is None or not fresh:
+            return []
+        if results is not self._last:
+            self._last = results
+            self._last_events = self.detector.update(results, wall_time)
+            self.recent.extend(self._last_events)
+            self.totals.update(e.type for e in self._last_events)
+        return self._last_events
