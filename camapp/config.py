@@ -8,6 +8,7 @@ CAMAPP_MODEL_MIRROR). Validators only validate: nothing here opens a camera, a m
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -80,7 +81,7 @@ class ServiceConfig(Section):
     watchdog: bool = Field(True, description="send systemd WATCHDOG=1 pings while frames flow (only when the unit sets WatchdogSec)")
     reconnect: bool = Field(True, description="reopen a live source (camera, stream) that stops delivering; false ends the run instead")
     stall_timeout: float = Field(5.0, gt=0, le=3600, description="seconds without a frame before a live source counts as lost")
-    reconnect_min: float = Field(0.5, gt=0, le=3600, description="first wait in seconds before reopening a lost source; doubles per failed try")
+    reconnect_min: float = Field(0.5, gt=0, le=3600, description="seconds to wait before reopening a lost source, doubled per failed try")
     reconnect_max: float = Field(30.0, gt=0, le=86400, description="longest wait in seconds between two tries to reopen a lost source")
     stats_interval: float = Field(60.0, ge=0, le=86400, description="seconds between one-line stats summaries in the log; 0 turns them off")
 
@@ -91,6 +92,116 @@ class ServiceConfig(Section):
         return self
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """'HOST:PORT', '[IPv6]:PORT' or a bare 'PORT' (which means 127.0.0.1: all interfaces must be asked for)."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"'{text}' is not HOST:PORT with a port up to 65535 (e.g. 127.0.0.1:8080, 0.0.0.0:8080 for every interface, port 0 for any free one)")
+    if not host:
+        raise ValueError(f"'{text}' has no host: write 127.0.0.1:{port}, or 0.0.0.0:{port} to listen on every interface")
+    return host, int(port)
+
+
+def _split_labels(data: Any) -> Any:
+    # "person, car" from the environment or the command line means the list [person, car].
+    if isinstance(data, dict) and isinstance(data.get("labels"), str):
+        data = {**data, "labels": [x.strip() for x in data["labels"].split(",") if x.strip()]}
+    return data
+
+
+class HttpConfig(Section):
+    """The web view: page, MJPEG stream, snapshot, status JSON, health and Prometheus metrics."""
+
+    listen: str | None = Field(None, description="HOST:PORT to serve on (off when unset); 0.0.0.0:PORT exposes it to the whole network")
+    token: str | None = Field(None, description="require this token (Authorization: Bearer or ?token=) for everything but /healthz")
+    stall_seconds: float = Field(5.0, gt=0, le=3600, description="/healthz turns 503 when no frame arrived for this many seconds")
+    stream_fps: float = Field(15.0, ge=0, le=240, description="most frames per second encoded for viewers; 0 encodes every processed frame")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of the stream and /snapshot.jpg")
+    stream_width: int | None = Field(None, ge=64, le=8192, description="scale stream frames down to this width (saves CPU and bandwidth)")
+    max_clients: int = Field(32, ge=1, le=1024, description="most simultaneous stream viewers; more get 503")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_alone(cls, data: Any) -> Any:
+        # CAMAPP_HTTP_LISTEN=8080 arrives as the number 8080.
+        if isinstance(data, dict) and isinstance(data.get("listen"), int) and not isinstance(data.get("listen"), bool):
+            data = {**data, "listen": str(data["listen"])}
+        return data
+
+    @model_validator(mode="after")
+    def _listen_is_host_port(self) -> HttpConfig:
+        if self.listen is not None:
+            parse_listen(self.listen)
+        return self
+
+
+class EventsConfig(Section):
+    """Change events (appeared / left / count / class_changed) instead of one line per frame."""
+
+    output: str | None = Field(None, description="JSON lines of events to this file; '-' for stdout")
+    labels: list[str] = Field(default_factory=list, description="watch only these labels (empty: all)")
+    debounce_frames: int = Field(3, ge=1, le=10000, description="a change must hold for this many processed frames")
+    debounce_seconds: float = Field(0.0, ge=0, le=3600, description="... and for this many seconds of capture time")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+
+class MqttConfig(Section):
+    """MQTT: availability, events, per-label counts, snapshots and Home Assistant discovery."""
+
+    host: str | None = Field(None, description="broker host name or address (MQTT off when unset)")
+    port: int = Field(1883, ge=1, le=65535, description="broker port (usually 8883 with tls)")
+    camera: str | None = Field(None, description="this camera's name in topics and Home Assistant (default: the host name)")
+    prefix: str = Field("camapp", min_length=1, description="first level of every topic: <prefix>/<camera>/...")
+    username: str | None = Field(None, description="broker user name")
+    password: str | None = Field(None, description="broker password (better set CAMAPP_MQTT_PASSWORD than write it here)")
+    tls: bool = Field(False, description="connect with TLS")
+    cafile: str | None = Field(None, description="CA certificate file for tls (default: the system's CAs)")
+    certfile: str | None = Field(None, description="client certificate file for tls client authentication")
+    keyfile: str | None = Field(None, description="client key file for tls client authentication")
+    tls_insecure: bool = Field(False, description="accept a broker certificate whose host name does not match (testing only)")
+    client_id: str | None = Field(None, description="MQTT client id (default: camapp-<camera>)")
+    qos: Literal[0, 1, 2] = Field(1, description="QoS of events and counts")
+    keepalive: int = Field(30, ge=5, le=3600, description="seconds between keepalive pings; the last will fires after 1.5x this")
+    queue: int = Field(100, ge=1, le=100000, description="messages held while the broker is unreachable; older ones are dropped")
+    reconnect_min: float = Field(1.0, gt=0, le=3600, description="first wait in seconds before reconnecting; doubles per failed try")
+    reconnect_max: float = Field(60.0, gt=0, le=86400, description="longest wait in seconds between reconnect tries")
+    discovery: bool = Field(True, description="publish Home Assistant MQTT discovery configs")
+    discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's discovery prefix")
+    labels: list[str] = Field(default_factory=list, description="labels announced to Home Assistant at start (others when first seen)")
+    snapshot: bool = Field(False, description="publish a JPEG to <prefix>/<camera>/snapshot on every event")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> MqttConfig:
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError(f"reconnect_max ({self.reconnect_max}) must not be below reconnect_min ({self.reconnect_min})")
+        if any(ch in self.prefix + (self.camera or "") for ch in "+#"):
+            raise ValueError("prefix and camera must not contain the MQTT wildcards '+' or '#'")
+        return self
+
+
+class SnapshotsConfig(Section):
+    """JPEGs when chosen labels appear, optional clips around events, and how long they are kept."""
+
+    dir: str | None = Field(None, description="folder for snapshots and clips (off when unset)")
+    labels: list[str] = Field(default_factory=list, description="snapshot when one of these appears (empty: any event)")
+    clip_before: float = Field(0.0, ge=0, le=60, description="seconds of video kept before an event for a clip (0 and clip_after 0: no clips)")
+    clip_after: float = Field(0.0, ge=0, le=600, description="seconds of video recorded after an event")
+    clip_fps: float = Field(10.0, gt=0, le=60, description="frame rate of clips (the pre-event buffer keeps this many frames per second)")
+    max_files: int | None = Field(500, ge=1, description="keep at most this many files (oldest deleted first)")
+    max_age_hours: float | None = Field(None, gt=0, description="delete files older than this")
+    max_mb: float | None = Field(1000.0, gt=0, description="keep the folder under this many megabytes")
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+
 class Config(Section):
     source: SourceConfig = Field(default_factory=SourceConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -98,6 +209,10 @@ class Config(Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
 
 
 ENV_PREFIX = "CAMAPP_"
@@ -160,15 +275,25 @@ def read_yaml(path: str) -> tuple[dict[str, Any], yaml.Node | None]:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({exc.problem})", "fix the syntax at that line") from exc
+        raise ConfigError(f"{path}{where}: invalid YAML ({exc.problem or exc.context})", "fix the syntax at that line") from exc
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: it knows the character position only, so count the lines up to it.
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise ConfigError(f"{path} line {line}: invalid YAML ({exc.reason}: U+{char:04X})", "remove that character") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid YAML (nested too deeply)", "a config is a few levels of sections and keys") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
     if data is None:
         return {}, None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections", f"sections: {', '.join(Config.model_fields)}")
+        line = f" line {root.start_mark.line + 1}" if root is not None else ""
+        raise ConfigError(f"{path}{line}: the top level must be a mapping of sections", f"sections: {', '.join(Config.model_fields)}")
     return data, root
 
 
@@ -205,7 +330,7 @@ def _config_error(exc: ValidationError, path: str | None, root: yaml.Node | None
     key = ".".join(loc)
     where = origin.get(loc)
     if where is None and path:
-        line = _yaml_line(root, loc)
+        line = _yaml_line(root, _field_named_in(loc, err))
         where = f"{path} line {line}" if line else path
     where = f" ({where})" if where else ""
     if err["type"] == "extra_forbidden":
@@ -213,9 +338,20 @@ def _config_error(exc: ValidationError, path: str | None, root: yaml.Node | None
         allowed = ", ".join(parent.model_fields) if parent else ""
         return ConfigError(f"unknown config key '{key}'{where}", f"allowed keys here: {allowed}")
     msg = err["msg"]
-    if "input" in err and err["type"] != "missing":
+    if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
         msg += f", got {err['input']!r}"
     return ConfigError(f"config key '{key}'{where}: {msg}")
+
+
+def _field_named_in(loc: tuple[str, ...], err: Any) -> tuple[str, ...]:
+    """A section-wide check (a model validator) fails on the whole section; point at the first of
+    its keys that the message names instead, so the line number shows the value to change."""
+    section = _section_model(loc)
+    if section is None:
+        return loc
+    msg = str(err.get("msg", ""))
+    named = [(m.start(), name) for name in section.model_fields if (m := re.search(rf"\b{re.escape(name)}\b", msg))]
+    return (*loc, min(named)[1]) if named else loc
 
 
 def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:

@@ -1,81 +1,129 @@
-"""How frames pass from the capture thread to the inference worker.
+"""How items pass between the pipeline's threads (capture -> inference worker -> outputs).
 
-Live sources use a one-frame LatestSlot: a new frame replaces one the worker has not taken yet,
+Live sources use a one-item LatestSlot: a new frame replaces one the worker has not taken yet,
 and the replaced frame is counted as skipped, so inference always works on the newest view and no
 queue of stale frames can build up. Files use a small blocking FrameQueue, so every frame is
-processed, in order, whatever the speed.
+processed, in order, whatever the speed. Between the worker and the output thread a FrameQueue
+blocks in file mode (every annotated frame reaches the sinks) and drops its oldest item in live
+mode (a slow recorder must never hold up inference).
+
+Waiting is always on a condition variable, never a poll loop: an idle pipeline costs no CPU.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, Literal, TypeVar
 
-from camapp.frames import Frame
+T = TypeVar("T")
 
-END = None  # put() by the capture thread when the source has no more frames
+END = None  # put() by the producer when there is nothing more to come
 
 
-class LatestSlot:
-    def __init__(self) -> None:
+class LatestSlot(Generic[T]):
+    """One item; put() replaces an item that was not taken yet, get() waits for one."""
+
+    def __init__(self, on_drop: Callable[[T], None] | None = None) -> None:
         self._cond = threading.Condition()
-        self._frame: Frame | None = None
+        self._item: T | None = None
         self._ended = False
+        self._on_drop = on_drop  # gets each replaced item back, e.g. to recycle its buffers
         self.replaced = 0
 
-    def put(self, frame: Frame | None) -> int:
-        """Store the frame (or END); returns how many unconsumed frames it replaced (0 or 1)."""
+    def put(self, item: T | None) -> int:
+        """Store the item (or END); returns how many unconsumed items it replaced (0 or 1)."""
         with self._cond:
-            if frame is None:
+            if item is None:
                 self._ended = True
                 self._cond.notify_all()
                 return 0
-            dropped = 1 if self._frame is not None else 0
-            self.replaced += dropped
-            self._frame = frame
+            old, self._item = self._item, item
             self._cond.notify_all()
-            return dropped
-
-    def get(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame, waiting for one; None at the end (or on timeout)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._frame is not None or self._ended, timeout):
-                return None
-            frame, self._frame = self._frame, None
-            return frame
-
-    @property
-    def ended(self) -> bool:
-        with self._cond:
-            return self._ended and self._frame is None
-
-
-class FrameQueue:
-    def __init__(self, maxsize: int = 4) -> None:
-        self._q: queue.Queue[Frame | None] = queue.Queue(maxsize)
-        self._ended = False
-
-    def put(self, frame: Frame | None, stop: threading.Event | None = None) -> int:
-        """Block until there is room (or `stop` is set): file mode never drops a frame."""
-        while True:
-            try:
-                self._q.put(frame, timeout=0.1)
+            if old is None:
                 return 0
-            except queue.Full:
-                if stop is not None and stop.is_set():
-                    return 0
+            self.replaced += 1
+        if self._on_drop is not None:
+            self._on_drop(old)
+        return 1
 
-    def get(self, timeout: float | None = None) -> Frame | None:
-        if self._ended:
-            return None
-        try:
-            frame = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if frame is None:
-            self._ended = True
-        return frame
+    def get(self, timeout: float | None = None) -> T | None:
+        """The newest item, waiting for one; None at the end (or on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._item is not None or self._ended, timeout):
+                return None
+            item, self._item = self._item, None
+            return item
 
     @property
     def ended(self) -> bool:
-        return self._ended
+        with self._cond:
+            return self._ended and self._item is None
+
+
+class FrameQueue(Generic[T]):
+    """A bounded FIFO. When full, put() either waits ("block") or drops the oldest item ("drop_oldest")."""
+
+    def __init__(
+        self,
+        maxsize: int = 4,
+        overflow: Literal["block", "drop_oldest"] = "block",
+        on_drop: Callable[[T], None] | None = None,
+    ) -> None:
+        self.maxsize = max(1, maxsize)
+        self.overflow = overflow
+        self._on_drop = on_drop
+        self._items: deque[T] = deque()
+        self._cond = threading.Condition()
+        self._end_posted = False
+        self._ended = False
+        self.dropped = 0
+
+    def put(self, item: T | None, stop: threading.Event | None = None) -> int:
+        """Append the item (or END); returns how many items were dropped for it (0 or 1).
+
+        In "block" mode this waits for room, giving up (without storing the item) once `stop` is
+        set, so a consumer that died cannot hang the producer.
+        """
+        dropped: T | None = None
+        with self._cond:
+            if item is None:
+                self._end_posted = True
+                self._cond.notify_all()
+                return 0
+            if self.overflow == "block":
+                while len(self._items) >= self.maxsize:
+                    if stop is not None and stop.is_set():
+                        return 0
+                    self._cond.wait(0.1 if stop is not None else None)
+            elif len(self._items) >= self.maxsize:
+                dropped = self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._cond.notify_all()
+        if dropped is not None and self._on_drop is not None:
+            self._on_drop(dropped)
+        return 0 if dropped is None else 1
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The oldest item, waiting for one; None at the end (or on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._items) or self._end_posted, timeout):
+                return None
+            if not self._items:
+                self._ended = True
+                return None
+            item = self._items.popleft()
+            self._cond.notify_all()  # room for a blocked put()
+            return item
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    @property
+    def ended(self) -> bool:
+        """True once END was taken: everything put before it has been consumed."""
+        with self._cond:
+            return self._ended or (self._end_posted and not self._items)

@@ -1,13 +1,18 @@
-"""Model ids from models/manifest.yaml, and turning --model (id or path) into files on disk.
+"""Model ids from models/manifest.yaml, where their files live, and turning --model into a file.
 
-Search order for a model id's file: the read-only system folder (/var/lib/camapp/models, for the
-service), the user's cache (~/.cache/camapp/models), then the mirror (CAMAPP_MODEL_MIRROR /
-model.mirror) when it is a folder.
+A model id's file is looked for in the read-only system folder (/var/lib/camapp/models, for the
+service) and then in the user's cache (~/.cache/camapp/models, or model.cache_dir). When it is in
+neither, it is pulled into the cache (camapp.download): from the mirror when one is set
+(CAMAPP_MODEL_MIRROR / model.mirror, a folder or an http(s) base URL holding files by name),
+otherwise from the publisher's URL, and kept only when its checksum matches.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,9 +20,16 @@ from typing import Any
 
 import yaml
 
+from camapp import download
 from camapp.errors import ConfigError, ModelError
 
+log = logging.getLogger("camapp")
+
 SYSTEM_MODEL_DIR = "/var/lib/camapp/models"
+TASKS = ("classify", "detect")
+BACKBONES = ("v1", "v2", "v3-small", "v3-large", "other")
+ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".zip")
+_HEX_DIGITS = {"sha256": 64, "git_blob": 40}
 
 
 def manifest_path() -> Path:
@@ -35,52 +47,100 @@ def manifest_path() -> Path:
 @dataclass(frozen=True)
 class ModelEntry:
     id: str
-    file: str
+    file: str  # the .tflite name in the cache and in a mirror
     task: str
     backbone: str
     alpha: float | None = None
     resolution: int | None = None
     input_dtype: str = "uint8"
-    labels: str | None = None
+    labels: str | None = None  # a file in models/labels
     label_offset: int = 0
-    sha256: str | None = None
+    sha256: str | None = None  # of the .tflite (not of an archive)
     size: int | None = None
+    git_blob: str | None = None  # git object id in the publisher's repository: also a checksum
     url: str | None = None
-    member: str | None = None  # file to extract when the official download is an archive
+    member: str | None = None  # the file to extract when the official download is an archive
     licence: str | None = None
-    accuracy: dict[str, float] = field(default_factory=dict)
-    default: bool = False  # the default model for its (backbone, task)
-    verified: bool = False  # checked here against a real file
+    accuracy: dict[str, float] = field(default_factory=dict)  # imagenet_top1 (%), coco_map
+    accuracy_source: str | None = None
+    default: bool = False  # picked by --backbone for its (backbone, task)
+    verified: bool = False  # sha256 and size checked here against a real copy of the file
     notes: str | None = None
+
+    @property
+    def checksum(self) -> str | None:
+        """'sha256' or 'git_blob' when the download can be verified, else None."""
+        return "sha256" if self.sha256 else ("git_blob" if self.git_blob else None)
+
+    @property
+    def is_archive(self) -> bool:
+        return bool(self.url and self.url.lower().endswith(ARCHIVE_SUFFIXES))
 
     @classmethod
     def from_dict(cls, model_id: str, data: dict[str, Any]) -> ModelEntry:
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) - {"id"}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"manifest entry '{model_id}' has unknown keys: {', '.join(sorted(unknown))}", f"allowed: {', '.join(sorted(known - {'id'}))}")
-        return cls(id=model_id, **data)
+            raise ConfigError(f"manifest entry '{model_id}' has unknown keys: {', '.join(sorted(unknown))}", f"allowed: {', '.join(sorted(known))}")
+        try:
+            entry = cls(id=model_id, **data)
+        except TypeError as exc:
+            raise ConfigError(f"manifest entry '{model_id}' is incomplete ({exc})", "every entry needs file, task and backbone") from exc
+        problem = entry.problem()
+        if problem:
+            raise ConfigError(f"manifest entry '{model_id}': {problem}", "fix models/manifest.yaml (see docs/models.md)")
+        return entry
+
+    def problem(self) -> str | None:
+        if self.task not in TASKS:
+            return f"task '{self.task}' is not one of {', '.join(TASKS)}"
+        if self.backbone not in BACKBONES:
+            return f"backbone '{self.backbone}' is not one of {', '.join(BACKBONES)}"
+        for name, digits in _HEX_DIGITS.items():
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(f"[0-9a-f]{{{digits}}}", str(value)):
+                return f"{name} must be {digits} lowercase hex digits"
+        if self.is_archive and not self.member:
+            return "an archive url needs 'member', the .tflite to extract"
+        if os.path.basename(self.file) != self.file or not self.file.endswith(".tflite"):
+            return f"file '{self.file}' must be a plain .tflite file name"
+        return None
 
 
 @cache
-def load_manifest(path: str | None = None) -> dict[str, ModelEntry]:
-    p = Path(path) if path else manifest_path()
+def _load(path: str) -> dict[str, ModelEntry]:
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        raise ConfigError(f"cannot read the model manifest '{p}': {exc.strerror}") from exc
-    return {mid: ModelEntry.from_dict(mid, entry) for mid, entry in (data.get("models") or {}).items()}
+        raise ConfigError(f"cannot read the model manifest '{path}': {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the model manifest '{path}' is not valid YAML ({exc})") from exc
+    entries = {str(mid): ModelEntry.from_dict(str(mid), entry or {}) for mid, entry in (data.get("models") or {}).items()}
+    _check_unique(entries, path)
+    return entries
+
+
+def _check_unique(entries: dict[str, ModelEntry], path: str) -> None:
+    files: dict[str, str] = {}
+    defaults: dict[tuple[str, str], str] = {}
+    for e in entries.values():
+        if e.file in files:
+            raise ConfigError(f"{path}: '{e.id}' and '{files[e.file]}' both use the file {e.file}", "give each entry its own file name")
+        files[e.file] = e.id
+        if e.default:
+            key = (e.backbone, e.task)
+            if key in defaults:
+                raise ConfigError(f"{path}: '{e.id}' and '{defaults[key]}' are both the default {e.backbone} {e.task} model", "mark one default")
+            defaults[key] = e.id
+
+
+def load_manifest(path: str | None = None) -> dict[str, ModelEntry]:
+    """The manifest's entries by id (read once per path; CAMAPP_MANIFEST names another file)."""
+    return _load(str(Path(path) if path else manifest_path()))
 
 
 def labels_dir() -> Path:
     return manifest_path().parent / "labels"
-
-
-def search_dirs(cache_dir: str | None, mirror: str | None) -> list[Path]:
-    dirs = [Path(SYSTEM_MODEL_DIR), Path(cache_dir) if cache_dir else default_cache_dir()]
-    if mirror and "://" not in mirror:
-        dirs.append(Path(mirror).expanduser())
-    return dirs
 
 
 def default_cache_dir() -> Path:
@@ -88,12 +148,31 @@ def default_cache_dir() -> Path:
     return Path(base) / "camapp" / "models"
 
 
-def find_file(name: str, dirs: list[Path]) -> Path | None:
-    for d in dirs:
-        candidate = d / name
-        if candidate.is_file():
-            return candidate
-    return None
+@dataclass(frozen=True)
+class ModelStore:
+    """Where model files are found (system folder, then cache) and where they come from (mirror or URL)."""
+
+    cache_dir: Path
+    mirror: str | None = None
+    system_dir: Path = Path(SYSTEM_MODEL_DIR)
+
+    @classmethod
+    def create(cls, cache_dir: str | None = None, mirror: str | None = None) -> ModelStore:
+        cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        return cls(cache, mirror or None, Path(SYSTEM_MODEL_DIR))
+
+    def find(self, entry: ModelEntry) -> Path | None:
+        for folder in (self.system_dir, self.cache_dir):
+            candidate = folder / entry.file
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def describe_location(self, entry: ModelEntry) -> str:
+        path = self.find(entry)
+        if path is None:
+            return "-"
+        return "system" if path.parent == self.system_dir else "cache"
 
 
 @dataclass(frozen=True)
@@ -103,30 +182,39 @@ class ResolvedModel:
     entry: ModelEntry | None
 
 
+def looks_like_path(name: str) -> bool:
+    return os.path.exists(name) or name.endswith(".tflite") or os.sep in name
+
+
 def resolve_model(name: str, labels: str | None, cache_dir: str | None = None, mirror: str | None = None) -> ResolvedModel:
-    """A --model value (a path, or a manifest id) -> the .tflite path and its labels file."""
+    """A --model value (a path, or a manifest id) -> the .tflite path and its labels file.
+
+    A model id that is not on disk yet is pulled (and verified) into the cache first.
+    """
     expanded = os.path.expanduser(name)
-    if os.path.exists(expanded) or expanded.endswith(".tflite") or os.sep in expanded:
+    if looks_like_path(expanded):
         return ResolvedModel(expanded, labels, None)
-    entries = load_manifest()
-    entry = entries.get(name)
-    if entry is None:
-        raise ModelError(f"unknown model '{name}': not a file and not a model id", "see 'camapp models list', or give a .tflite path")
-    dirs = search_dirs(cache_dir, mirror)
-    path = find_file(entry.file, dirs)
+    entry = find_entry(name)
+    store = ModelStore.create(cache_dir, mirror)
+    path = store.find(entry)
     if path is None:
-        raise ModelError(
-            f"model '{name}' is not downloaded ({entry.file})",
-            f"run 'camapp models pull {name}', or put {entry.file} in {dirs[1]}",
-        )
-    return ResolvedModel(str(path), labels or _entry_labels(entry, dirs), entry)
+
+        def announce(location: str) -> None:
+            log.warning("model %s is not cached yet: downloading %s from %s into %s", entry.id, entry.file, location, store.cache_dir)
+
+        path = download.pull(entry, store, progress=sys.stderr.isatty(), announce=announce).path
+    return ResolvedModel(str(path), labels or entry_labels(entry), entry)
 
 
-def _entry_labels(entry: ModelEntry, dirs: list[Path]) -> str | None:
+def find_entry(model_id: str) -> ModelEntry:
+    entry = load_manifest().get(model_id)
+    if entry is None:
+        raise ModelError(f"unknown model '{model_id}': not a file and not a model id", "see 'camapp models list', or give a .tflite path")
+    return entry
+
+
+def entry_labels(entry: ModelEntry) -> str | None:
     if not entry.labels:
         return None
     bundled = labels_dir() / entry.labels
-    if bundled.is_file():
-        return str(bundled)
-    found = find_file(entry.labels, dirs)
-    return str(found) if found else None
+    return str(bundled) if bundled.is_file() else None

@@ -1,7 +1,18 @@
-"""The live loop: a capture thread feeds one inference worker, which feeds the sinks.
+"""The live loop: a capture thread feeds one inference worker, which feeds an output thread.
 
-Stages never call each other: the capture thread only reads and hands frames over (handoff.py),
-the worker only runs the model and hands (frame, results) to sinks, and sinks only consume.
+Stages never call each other; handoff.py carries items between them:
+
+    capture thread   source.read() -> prepare (resize + colour swap into a reused input buffer)
+         | LatestSlot (live: newest frame wins, replaced ones counted) or FrameQueue (file: every frame)
+    worker (caller)  copy into the input tensor, invoke, decode -> Results
+         | FrameQueue (file: blocks; live: drops the oldest)
+    output thread    overlay (only when a sink wants pixels) -> sinks
+
+Why this arrangement (measured, see benchmarks/RESULTS.md): on a small board the model should be
+the only thing on the critical path. Decoding and resizing on the capture thread overlap with the
+interpreter instead of running between two invokes, and drawing and writing overlap too, so the
+worker does nothing but invoke. Each stage allocates nothing per frame on the model side: input
+buffers come from a small pool and are recycled.
 """
 
 from __future__ import annotations
@@ -9,22 +20,37 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from numpy.typing import NDArray
 
 from camapp.frames import Frame
-from camapp.handoff import FrameQueue, LatestSlot
+from camapp.handoff import END, FrameQueue, LatestSlot
+from camapp.inference.preprocess import Transform
 from camapp.outputs.base import Sink
 from camapp.overlay import Hud, annotate
 from camapp.results import Results
 from camapp.sources.base import Source
-from camapp.stats import PipelineStats, Summary
+from camapp.stats import LatencyHistogram, PipelineStats, Summary
 
 log = logging.getLogger(__name__)
+
+STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
 
 class FrameModel(Protocol):
     def run(self, frame: Frame) -> Results: ...
+
+
+@runtime_checkable
+class PreparingModel(Protocol):
+    """A model whose preprocessing can run on another thread (camapp.inference.tasks.Model)."""
+
+    def run(self, frame: Frame) -> Results: ...
+    def new_input(self) -> NDArray[Any]: ...
+    def prepare(self, frame: Frame, buffer: NDArray[Any]) -> Transform: ...
+    def infer(self, frame: Frame, buffer: NDArray[Any], transform: Transform) -> Results: ...
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,60 @@ class PipelineOptions:
     overlay: bool = True
     hud: bool = True
     top_k: int = 3
+
+
+class StageTimes:
+    """Milliseconds per stage. Each stage is written by one thread only, so no lock is needed."""
+
+    def __init__(self) -> None:
+        self.hist = {name: LatencyHistogram() for name in STAGES}
+
+    def add(self, stage: str, ms: float) -> None:
+        self.hist[stage].add(ms)
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {"count": h.count, "mean": round(h.mean, 4), "p50": round(h.percentile(50), 4), "p95": round(h.percentile(95), 4)}
+            for name, h in self.hist.items()
+            if h.count
+        }
+
+
+class _InputPool:
+    """Input buffers for one model: each allocated once, then recycled for the whole run."""
+
+    def __init__(self, model: PreparingModel) -> None:
+        self.model = model
+        self._free: list[NDArray[Any]] = []  # list.pop / append are atomic: no lock needed
+        self.allocated = 0
+
+    def take(self) -> NDArray[Any]:
+        try:
+            return self._free.pop()
+        except IndexError:
+            self.allocated += 1
+            return self.model.new_input()
+
+    def give(self, buffer: NDArray[Any]) -> None:
+        self._free.append(buffer)
+
+
+@dataclass
+class _Work:
+    """A frame on its way to the worker, with its input tensor when the capture thread prepared it."""
+
+    frame: Frame
+    buffer: NDArray[Any] | None = None
+    transform: Transform | None = None
+    pool: _InputPool | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        if self.buffer is not None and self.pool is not None:
+            self.pool.give(self.buffer)
+        self.buffer = None
+
+
+_Out = tuple[Frame, "Results | None", bool]
 
 
 class Pipeline:
@@ -54,12 +134,27 @@ class Pipeline:
         self.stop = stop or threading.Event()
         # Created outside when sinks (web status, metrics, watchdog) need to read it.
         self.stats = stats or PipelineStats()
+        self.stages = StageTimes()
         mode = options.mode
         self.live = source.is_live if mode == "auto" else mode == "live"
-        self.handoff: LatestSlot | FrameQueue = LatestSlot() if self.live else FrameQueue()
+        self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = (
+            LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(4)
+        )
+        self.outbox: FrameQueue[_Out] = FrameQueue(2, "drop_oldest") if self.live else FrameQueue(4)
         self.last_results: Results | None = None
+        self._pool: _InputPool | None = None
         self._capture_error: BaseException | None = None
+        self._output_error: BaseException | None = None
+        self._output_dead = threading.Event()
         self._capture_thread: threading.Thread | None = None
+        self._output_thread: threading.Thread | None = None
+
+    # -- hooks for the service (camapp.service) ---------------------------------------------
+    def swap_model(self, model: FrameModel) -> None:
+        """Run `model` from the next frame on (SIGHUP reload). Safe from another thread: each
+        stage reads self.model once per frame, and a frame prepared for the old model is run
+        through the new one's own run() instead, so each frame sees one model from end to end."""
+        self.model = model
 
     # -- capture thread -------------------------------------------------------------------
     def _capture(self) -> None:
@@ -67,57 +162,112 @@ class Pipeline:
             while not self.stop.is_set():
                 if self.options.max_frames is not None and self.stats.frames_read >= self.options.max_frames:
                     break
+                t0 = time.perf_counter()
                 frame = self.source.read()
                 if frame is None:
                     break
+                self.stages.add("capture", (time.perf_counter() - t0) * 1000)
                 self.stats.frame_read()
+                work = self._prepare(frame)
                 if isinstance(self.handoff, LatestSlot):
-                    self.stats.frames_skipped(self.handoff.put(frame))
+                    self.stats.frames_skipped(self.handoff.put(work))
                 else:
-                    self.handoff.put(frame, self.stop)
-        except BaseException as exc:  # handed to the worker, which re-raises it: never swallowed
+                    self.handoff.put(work, self.stop)
+        except BaseException as exc:  # handed to the caller, which re-raises it: never swallowed
             self._capture_error = exc
         finally:
-            if isinstance(self.handoff, LatestSlot):
-                self.handoff.put(None)
-            else:
-                self.handoff.put(None, self.stop)
+            self.handoff.put(END)
+
+    def _prepare(self, frame: Frame) -> _Work:
+        model = self.model
+        if not isinstance(model, PreparingModel):
+            return _Work(frame)
+        if self._pool is None or self._pool.model is not model:
+            self._pool = _InputPool(model)
+        pool = self._pool
+        buffer = pool.take()
+        t0 = time.perf_counter()
+        transform = model.prepare(frame, buffer)
+        self.stages.add("preprocess", (time.perf_counter() - t0) * 1000)
+        return _Work(frame, buffer, transform, pool)
 
     # -- worker ---------------------------------------------------------------------------
     def run(self) -> Summary:
         """Run until the source ends, max_frames is reached, or stop is set. The source must be open."""
+        self._output_thread = threading.Thread(target=self._output, name="camapp-output", daemon=True)
         self._capture_thread = threading.Thread(target=self._capture, name="camapp-capture", daemon=True)
+        self._output_thread.start()
         self._capture_thread.start()
-        seen = 0
         try:
-            while True:
-                frame = self.handoff.get(timeout=0.25)
-                if frame is None:
-                    # The capture thread always posts END, unless stop cut its blocking put short.
-                    if self.handoff.ended or self.stop.is_set():
-                        break
-                    continue
-                self._handle(frame, fresh=seen % self.options.every == 0)
-                seen += 1
+            self._work()
         finally:
+            self.outbox.put(END)
+            self._output_thread.join(timeout=30)
+            if self._output_thread.is_alive():
+                log.warning("outputs still busy 30 s after the end; some frames were not written")
             self.stop.set()
             self._capture_thread.join(timeout=5)
-        if self._capture_error is not None:
-            raise self._capture_error
+        for error in (self._capture_error, self._output_error):
+            if error is not None:
+                raise error
+        if self.outbox.dropped:
+            log.info("outputs fell behind and skipped %d frames", self.outbox.dropped)
         return self.stats.summary()
 
-    def _handle(self, frame: Frame, fresh: bool) -> None:
-        results: Results | None
-        if fresh:
-            results = self.model.run(frame)
-            self.last_results = results
+    def _work(self) -> None:
+        seen = 0
+        while not self.stop.is_set():
+            work = self.handoff.get(timeout=0.25)
+            if work is None:
+                if self.handoff.ended:
+                    break
+                continue
+            fresh = seen % self.options.every == 0
+            seen += 1
+            if fresh:
+                results: Results | None = self._infer(work)
+                self.last_results = results
+            else:
+                results = self.last_results
+            work.release()
+            if fresh and results is not None:
+                self.stats.frame_processed(results.inference_ms, (time.monotonic_ns() - work.frame.timestamp_ns) / 1e6)
+            self.outbox.put((work.frame, results, fresh), self._output_dead)
+
+    def _infer(self, work: _Work) -> Results:
+        model = self.model  # once: swap_model() may replace it meanwhile
+        t0 = time.perf_counter()
+        if work.buffer is not None and work.pool is not None and work.pool.model is model:
+            assert work.transform is not None
+            results = model.infer(work.frame, work.buffer, work.transform)  # type: ignore[attr-defined]
         else:
-            results = self.last_results
-        if fresh and results is not None:
-            self.stats.frame_processed(results.inference_ms, (time.monotonic_ns() - frame.timestamp_ns) / 1e6)
+            results = model.run(work.frame)
+        total_ms = (time.perf_counter() - t0) * 1000
+        self.stages.add("invoke", results.inference_ms)
+        self.stages.add("postprocess", max(0.0, total_ms - results.inference_ms))
+        return results
+
+    # -- output thread --------------------------------------------------------------------
+    def _output(self) -> None:
+        try:
+            while True:
+                item = self.outbox.get(timeout=0.5)
+                if item is None:
+                    if self.outbox.ended:
+                        return
+                    continue
+                self._deliver(*item)
+        except BaseException as exc:  # re-raised by run(); the worker stops feeding a dead thread
+            self._output_error = exc
+            self._output_dead.set()
+            self.stop.set()
+
+    def _deliver(self, frame: Frame, results: Results | None, fresh: bool) -> None:
         annotated = None
         if self.options.overlay and any(s.wants_pixels for s in self.sinks):
+            t0 = time.perf_counter()
             hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms) if self.options.hud else None
             annotated = annotate(frame.image, results, hud, self.options.top_k)
+            self.stages.add("overlay", (time.perf_counter() - t0) * 1000)
         for sink in self.sinks:
             sink.write(frame, annotated, results, fresh)

@@ -11,6 +11,7 @@ from camapp.config import Config, ModelConfig, load_config
 from camapp.errors import UsageError
 from camapp.inference.tasks import Model, ModelOptions
 from camapp.manifest import resolve_model
+from camapp.sidecar import apply_sidecar, check_input_size
 
 log = logging.getLogger("camapp")
 
@@ -74,7 +75,7 @@ def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
     if not name:
         raise UsageError("no model given", "use --model FILE.tflite or a model id (camapp models list), or --backbone v1|v2|v3")
     resolved = resolve_model(name, cfg.labels, cfg.cache_dir, cfg.mirror)
-    return ModelOptions(
+    options = ModelOptions(
         path=resolved.path,
         labels=resolved.labels,
         task=cfg.task if task is None else task,  # type: ignore[arg-type]
@@ -84,9 +85,14 @@ def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
         resize=cfg.resize,
         interpolation=cfg.interpolation,
     )
+    if resolved.entry is not None:
+        return options
+    # Your own model: a my.yaml beside my.tflite fills in what the user did not set.
+    return apply_sidecar(options, cfg.model_fields_set | ({"task"} if task else set()))
 
 
 def load_model(cfg: ModelConfig, task: str | None = None) -> Model:
     model = Model(model_options(cfg, task))
+    check_input_size(model.options.path, model.info.input_width, model.info.input_height)
     log.info("model %s: %s, input %s", model.options.path, model.task, model.info.input.describe())
     return model

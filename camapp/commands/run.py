@@ -9,11 +9,14 @@ import sys
 import threading
 from typing import Any
 
+from camapp.cli import setup_logging
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
 from camapp.config import Config
 from camapp.errors import EXIT_OK
 from camapp.outputs.base import Sink
+from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, build_smartcam_sinks
 from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.service import ServiceContext
 from camapp.sources import SourceOptions, open_source
 from camapp.sources.base import Source
 from camapp.stats import PipelineStats
@@ -35,6 +38,7 @@ RUN_ARGS = {
     "save": "output.save",
     "output": "output.jsonl",
     "no_overlay": "output.overlay",
+    **SMARTCAM_ARGS,
 }
 
 
@@ -57,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--save", help="annotated video (.mp4/.avi/.mkv) or folder for annotated images")
     g.add_argument("--output", "-o", help="JSON lines of results ('-' for stdout)")
     g.add_argument("--no-overlay", action="store_const", const=False, dest="no_overlay", help="save and show frames without drawing")
+    add_smartcam_args(p)
     add_common_args(p)
     p.set_defaults(handler=run)
 
@@ -80,6 +85,12 @@ def build_sinks(cfg: Config, source: Source, stop: threading.Event, stats: Pipel
         from camapp.outputs.window import WindowSink
 
         sinks.append(WindowSink("camapp", stop))
+    try:
+        sinks.extend(build_smartcam_sinks(cfg, source, stats))  # events, MQTT, snapshots, web view
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     return sinks
 
 
@@ -89,26 +100,46 @@ def run(args: argparse.Namespace) -> int:
         from camapp.errors import UsageError
 
         raise UsageError("no source given", "use --source picam, 0, /dev/video0, a file, a folder or a URL")
-    source = open_source(cfg.source.uri, source_options(cfg))
-    model = load_model(cfg.model)
+    uri = cfg.source.uri
+    setup_logging(cfg.log.level, bool(getattr(args, "debug", False)), cfg.log.levels)
     stop = threading.Event()
+    stats = PipelineStats()
+    # systemd notify / watchdog, reconnecting live sources, degrading outputs, SIGHUP, stats lines.
+    service = ServiceContext(cfg, stats, stop)
+    source = service.source(lambda: open_source(uri, source_options(cfg)))
+    model = load_model(cfg.model)
     _stop_on_signals(stop)
     source.open()
     sinks: list[Sink] = []
     try:
-        stats = PipelineStats()
-        sinks = build_sinks(cfg, source, stop, stats)
+        sinks = service.sinks(build_sinks(cfg, source, stop, stats))
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
         pipeline = Pipeline(source, model, sinks, options, stop, stats)
-        log.info("running %s on %s (%s mode)", model.options.path, cfg.source.uri, "live" if pipeline.live else "file")
+        status = f"running {model.options.path} on {uri} ({'live' if pipeline.live else 'file'} mode)"
+        log.info("%s", status)
+        service.started(status, lambda: _reload(args, pipeline, cfg))
         summary = pipeline.run()
     finally:
+        service.stopping()
         for sink in sinks:
             sink.close()
         source.close()
     print(summary.line(), file=sys.stderr)
     return EXIT_OK
+
+
+def _reload(args: argparse.Namespace, pipeline: Pipeline, running: Config) -> str:
+    """SIGHUP (in the reload thread): the config again and a fresh model; raising keeps the old one."""
+    cfg = build_config(args, RUN_ARGS)
+    model = load_model(cfg.model)
+    pipeline.swap_model(model)
+    setup_logging(cfg.log.level, bool(getattr(args, "debug", False)), cfg.log.levels)
+    unapplied = [name for name in ("source", "pipeline", "output", "service") if getattr(cfg, name) != getattr(running, name)]
+    if unapplied:
+        log.warning("reload: changes to %s take effect at the next restart", ", ".join(unapplied))
+    log.info("reload: now running %s", model.options.path)
+    return f"running {model.options.path} on {running.source.uri} (reloaded)"
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

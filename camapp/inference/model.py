@@ -146,9 +146,8 @@ def find_ssd_outputs(outputs: tuple[TensorInfo, ...]) -> SsdOutputs | None:
     if len(boxes) != 1 or len(count) != 1 or len(pair) != 2:
         return None
     a, b = pair
-    if _NAME_HINTS["scores"].search(a.name) or _NAME_HINTS["classes"].search(b.name):
-        a, b = b, a
-    elif a.name.endswith("PostProcess:2") and b.name.endswith("PostProcess:1"):
+    named_swapped = _NAME_HINTS["scores"].search(a.name) or _NAME_HINTS["classes"].search(b.name)
+    if named_swapped or (a.name.endswith("PostProcess:2") and b.name.endswith("PostProcess:1")):
         a, b = b, a
     return SsdOutputs(boxes=boxes[0].index, classes=a.index, scores=b.index, count=count[0].index)
 

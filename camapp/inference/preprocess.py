@@ -85,7 +85,10 @@ def pixel_lut(spec: InputSpec) -> NDArray[Any] | None:
     return q.astype(spec.dtype)
 
 
-def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int, int, int] | None, tuple[int, int, int, int] | None]:
+Rect = tuple[int, int, int, int]
+
+
+def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, Rect | None, Rect | None]:
     """(transform, crop of the source as x, y, w, h or None, placement in the input or None)."""
     if spec.resize == "crop":
         scale = max(spec.width / src_w, spec.height / src_h)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from camapp.errors import InferenceError, ModelError
 from camapp.frames import Frame, Image
@@ -58,6 +59,7 @@ class Model:
         # Holding only the accessor (not the array) lets invoke() run: LiteRT refuses to invoke
         # while a numpy view of its internal buffers is alive.
         self._input_tensor = self.interpreter.tensor(inp.index)
+        self._side_preprocessor: Preprocessor | None = None  # prepare()'s own, created on first use
         if self.task == "detect":
             ssd = find_ssd_outputs(self.info.outputs)
             assert ssd is not None  # inspect_model checked it
@@ -84,7 +86,10 @@ class Model:
             assert out is not None
             return fit_classifier_labels(labels, out.shape[-1])
         if len(labels) > 1000:
-            raise ModelError(f"labels file '{labels.origin}' has {len(labels)} labels, too many for an SSD detector", "give the detector's own labels file")
+            raise ModelError(
+                f"labels file '{labels.origin}' has {len(labels)} labels, too many for an SSD detector",
+                "give the detector's own labels file",
+            )
         return fit_detector_labels(labels)
 
     def set_input(self, image: Image) -> Transform:
@@ -116,6 +121,33 @@ class Model:
     def _decoder_indices(self) -> tuple[int, ...]:
         o = self._decoder.outputs
         return (o.boxes, o.classes, o.scores, o.count)
+
+    # -- the split used by the pipeline: prepare() on the capture thread, infer() on the worker --
+    def new_input(self) -> NDArray[Any]:
+        """A buffer shaped like the input tensor, to prepare a frame into outside the interpreter."""
+        return np.empty(self.info.input.shape, self.info.input.dtype)
+
+    def prepare(self, frame: Frame, buffer: NDArray[Any]) -> Transform:
+        """Preprocess `frame` into `buffer` (from new_input()), as run() would into the input tensor.
+
+        Meant for another thread than the one calling infer() / run(), so it has its own
+        Preprocessor: the scratch buffers of the two never meet.
+        """
+        if self._side_preprocessor is None:
+            self._side_preprocessor = Preprocessor(self.preprocessor.spec)
+        return self._side_preprocessor.into(frame.lores if frame.lores is not None else frame.image, buffer)
+
+    def infer(self, frame: Frame, buffer: NDArray[Any], transform: Transform) -> Results:
+        """Run the model on a buffer prepare() filled; the same Results as run(frame) gives.
+
+        inference_ms here is the interpreter alone (copy in + invoke): the preprocessing was
+        done, and timed, elsewhere.
+        """
+        t0 = time.perf_counter()
+        self.interpreter.set_tensor(self.info.input.index, buffer)
+        self.invoke()
+        inference_ms = (time.perf_counter() - t0) * 1000
+        return self.decode(frame, transform, inference_ms)
 
     def run(self, frame: Frame) -> Results:
         """Preprocess, invoke and decode one frame; uses the frame's lores image when it has one."""

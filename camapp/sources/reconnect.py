@@ -88,7 +88,8 @@ class _Session:
                 log.debug("closing %s failed", self.source.source_id, exc_info=True)
 
     def _read_loop(self) -> None:
-        bad = 0
+        bad = empty = 0
+        limit = self.owner.options.max_bad_frames
         while not self.cancelled.is_set():
             try:
                 frame = self.source.read()
@@ -98,16 +99,21 @@ class _Session:
             except Exception as exc:  # noqa: BLE001 - a corrupt buffer: skip the frame, not the source
                 frame, problem = None, f"{type(exc).__name__}: {exc}"
             if frame is None and problem is None:
-                self.owner._session_ended(self, "the source ended")
-                return
+                # OpenCV returns no frame both for one JPEG it cannot decode in a stream and for a
+                # stream or camera that is gone (then at once, every time): only a run of them ends it.
+                empty += 1
+                if empty >= limit:
+                    self.owner._session_ended(self, f"it returned no frame {empty} times in a row")
+                    return
+                continue
             if problem is not None:
                 bad += 1
                 self.owner._bad_frame(problem)
-                if bad >= self.owner.options.max_bad_frames:
+                if bad >= limit:
                     self.owner._session_ended(self, f"{bad} unreadable frames in a row ({problem})")
                     return
                 continue
-            bad = 0
+            bad = empty = 0
             assert frame is not None
             self.owner._deliver(self, frame)
 
@@ -144,6 +150,7 @@ class ReconnectingSource:
         self.bad_frames = 0
         self.dropped = 0  # frames replaced before the pipeline took them (rare: it reads in a tight loop)
         self._lost_at: float | None = None
+        self._outage_tries = 0
         self._bad_logged = False
 
     # -- Source protocol ---------------------------------------------------------------------
@@ -181,6 +188,7 @@ class ReconnectingSource:
             if self.stop.wait(next(delays)) or self._closed:
                 break
             self.tries += 1
+            self._outage_tries += 1
             self._start_session(self.factory(), is_open=False)
         return None
 
@@ -257,6 +265,7 @@ class ReconnectingSource:
     def _lost(self, reason: str) -> None:
         if self.state == "ok":
             self._lost_at = time.monotonic()
+            self._outage_tries = 0
             self._set_state("reconnecting")
             log.warning(
                 "source %s stopped delivering frames (%s); reopening it every %g..%g s until it is back",
@@ -273,7 +282,7 @@ class ReconnectingSource:
         self.reconnects += 1
         self._lost_at = None
         self._set_state("ok")
-        log.info("source %s is back after %.1f s (%d tries, reconnect #%d)", self.source_id, down, self.tries, self.reconnects)
+        log.info("source %s is back after %.1f s (%d tries, reconnect #%d)", self.source_id, down, self._outage_tries, self.reconnects)
         self._notify(f"source back after {down:.1f} s")
 
     def _set_state(self, state: str) -> None:

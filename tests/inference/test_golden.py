@@ -215,16 +215,19 @@ def test_letterbox_and_crop_boxes_land_on_the_same_objects(load_model: LoadModel
 
 
 def test_lores_image_is_used_for_inference(load_model: LoadModel, frame: MakeFrame) -> None:
-    # A camera's low-resolution stream carries the same view: boxes stay normalised to it and
-    # box_px scales them to the main image.
-    f = frame("pets.jpg")
-    f.lores = cv2.resize(f.image, (256, 215), interpolation=cv2.INTER_AREA)
+    # A camera's low-resolution stream carries the same view: inference runs on it, boxes stay
+    # normalised and box_px scales them to the main image. The main image is left blank here,
+    # so only the lores image can show the dogs.
+    pets = frame("pets.jpg")
+    f = Frame(np.zeros((860, 1024, 3), np.uint8), 5, 0, "picam", lores=cv2.resize(pets.image, (256, 215), interpolation=cv2.INTER_AREA))
     results = load_model(DETECTOR, "coco_labels.txt").run(f)
-    plain = load_model(DETECTOR, "coco_labels.txt").run(frame("pets.jpg"))
-    assert (results.width, results.height) == (512, 430)
+    assert (results.width, results.height) == (1024, 860)
     assert [d.label for d in results.detections] == ["dog", "dog"]
-    for d in plain.detections:
+    for d in load_model(DETECTOR, "coco_labels.txt").run(pets).detections:
         assert _best_match(d.box, results.detections, "dog") > 0.8
+    box = results.detections[0].box
+    expected_px = [round(box.x0 * 1024), round(box.y0 * 860), round(box.x1 * 1024), round(box.y1 * 860)]
+    assert results.to_dict()["detections"][0]["box_px"] == expected_px
 
 
 # --- runtime ---------------------------------------------------------------------------------
@@ -270,3 +273,19 @@ def test_unknown_camapp_runtime_is_a_model_error(fresh_runtime: None, monkeypatc
     monkeypatch.setenv("CAMAPP_RUNTIME", "tensorflow")
     with pytest.raises(ModelError, match="CAMAPP_RUNTIME=tensorflow"):
         runtime.interpreter_class()
+
+
+# --- the pipeline's split: prepare() on one thread, infer() on another ------------------------
+
+
+@pytest.mark.parametrize(("name", "labels", "image"), [("v3-small_224_1.0_uint8.tflite", IMAGENET, "grace_hopper.bmp"),
+                                                       (DETECTOR, "coco_labels.txt", "kite_and_cold.jpg")])
+def test_prepare_then_infer_equals_run(load_model: LoadModel, frame: MakeFrame, name: str, labels: str, image: str) -> None:
+    model = load_model(name, labels)
+    f = frame(image)
+    buffer = model.new_input()
+    assert buffer.shape == model.info.input.shape and buffer.dtype == model.info.input.dtype
+    split = model.infer(f, buffer, model.prepare(f, buffer))
+    whole = model.run(f)
+    assert split.classes == whole.classes and split.detections == whole.detections
+    assert split.classes or split.detections

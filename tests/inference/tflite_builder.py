@@ -128,7 +128,9 @@ def operator(opcode_index: int, inputs: list[int], outputs: list[int], options_t
     return Tab({0: S("I", opcode_index), 1: Vec("i", inputs), 2: Vec("i", outputs), 3: S("B", options_type), 4: options})
 
 
-def model(tensors: list[Tab], inputs: list[int], outputs: list[int], operators: list[Tab], opcodes: list[int], buffers: list[bytes]) -> bytes:
+def model(
+    tensors: list[Tab], inputs: list[int], outputs: list[int], operators: list[Tab], opcodes: list[int], buffers: list[bytes]
+) -> bytes:
     """A complete one-subgraph model; buffers[0] must be b"" (the empty sentinel)."""
     codes = [Tab({0: S("b", c), 2: S("i", 1), 3: S("i", c)}) for c in opcodes]
     bufs = [Tab({0: Vec("B", list(b), align=16)}) if b else Tab() for b in buffers]

@@ -1,0 +1,280 @@
+"""MQTT: availability with a last will, change events, per-label counts, snapshots, HA discovery.
+
+Topics, under base = <prefix>/<camera>:
+  base/status      "online" / "offline", retained; the broker publishes "offline" itself (last
+                   will) when camapp dies without saying goodbye
+  base/events      one JSON object per change event (see camapp.events)
+  base/<label>     the debounced count of that label, retained (detectors)
+  base/class       the debounced top class, retained (classifiers)
+  base/snapshot    a JPEG of the frame of each event (optional)
+  <discovery_prefix>/{sensor,binary_sensor,camera}/<camera>_<label>/config   Home Assistant
+
+The pipeline thread only queues messages (BackgroundWorker: bounded, the oldest dropped and
+counted when the broker is away). paho's own network thread connects, and reconnects with
+exponential backoff (reconnect_delay_set + loop_start); retained state (status, discovery, counts)
+is published again on every (re)connect, so a broker that restarted without persistence, or
+messages dropped during an outage, leave no stale state behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from camapp import __version__
+from camapp.config import MqttConfig
+from camapp.errors import ConfigError
+from camapp.events import Event, EventStream
+from camapp.frames import Frame, Image
+from camapp.metrics import Metric, counter, gauge
+from camapp.outputs.threaded import BackgroundWorker
+from camapp.overlay import annotate
+from camapp.results import Results
+
+log = logging.getLogger(__name__)
+
+RESERVED = frozenset({"status", "events", "snapshot", "class"})
+
+
+def slug(text: str) -> str:
+    """A topic level and Home Assistant object id: letters, digits, '_' and '-' only."""
+    return re.sub(r"[^a-z0-9_-]+", "_", text.strip().lower()).strip("_") or "unnamed"
+
+
+def label_topic(label: str) -> str:
+    s = slug(label)
+    return f"label_{s}" if s in RESERVED else s
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes | str
+    retain: bool = False
+
+
+@dataclass(frozen=True)
+class SnapshotJob:
+    frame: Frame
+    annotated: Image | None
+    results: Results | None
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class MqttSink:
+    wants_pixels = False  # snapshots are drawn and encoded on the MQTT thread
+
+    def __init__(self, cfg: MqttConfig, events: EventStream, model: str = "") -> None:
+        assert cfg.host is not None
+        self.cfg = cfg
+        self.events = events
+        self.model = model
+        self.camera = slug(cfg.camera or socket.gethostname())
+        self.base = f"{cfg.prefix.rstrip('/')}/{self.camera}"
+        self.status_topic = f"{self.base}/status"
+        self.connected = threading.Event()
+        self.connects = 0
+        self.published = 0
+        self.not_sent = 0  # still queued when camapp stopped while the broker was away
+        self._closing = False
+        self._lock = threading.Lock()
+        self._labels: set[str] = set(cfg.labels)
+        self._task: str | None = None
+        self._was_failing = False
+        self.client = self._make_client()
+        self.worker: BackgroundWorker[Message | SnapshotJob] = BackgroundWorker("mqtt", self._deliver, cfg.queue)
+        self.client.connect_async(cfg.host, cfg.port, cfg.keepalive)
+        self.client.loop_start()
+        log.info("MQTT: publishing to %s:%d under %s/", cfg.host, cfg.port, self.base)
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.cfg
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"camapp-{self.camera}")
+        client.will_set(self.status_topic, "offline", qos=1, retain=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls:
+            try:
+                client.tls_set(ca_certs=cfg.cafile, certfile=cfg.certfile, keyfile=cfg.keyfile)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"mqtt TLS files cannot be used: {exc}", "check mqtt.cafile, mqtt.certfile and mqtt.keyfile") from exc
+            client.tls_insecure_set(cfg.tls_insecure)
+        client.reconnect_delay_set(max(1, round(cfg.reconnect_min)), max(1, round(cfg.reconnect_max)))
+        client.max_queued_messages_set(cfg.queue)  # paho's own queue of unacknowledged QoS>0 messages
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        return client
+
+    # -- paho's network thread --------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            if not self._was_failing:
+                log.error("MQTT: broker %s refused the connection: %s (check mqtt.username / password)", self.cfg.host, reason)
+            self._was_failing = True
+            return
+        self._was_failing = False
+        self.connects += 1
+        log.info("MQTT: connected to %s:%d%s", self.cfg.host, self.cfg.port, " again" if self.connects > 1 else "")
+        for msg in [Message(self.status_topic, "online", True), *self._state_messages()]:
+            client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was and not self._closing:
+            log.warning("MQTT: lost the broker (%s); reconnecting with backoff up to %.0f s", reason, self.cfg.reconnect_max)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._was_failing:
+            log.warning("MQTT: cannot reach %s:%d; retrying with backoff up to %.0f s", self.cfg.host, self.cfg.port, self.cfg.reconnect_max)
+        self._was_failing = True
+
+    def _state_messages(self) -> list[Message]:
+        """Everything retained, from camapp's own state: what a fresh broker must be told again."""
+        with self._lock:
+            labels = sorted(self._labels)
+        msgs: list[Message] = []
+        counts = self.events.detector.counts()
+        if self._task != "classify":
+            for label in labels:
+                msgs += self._discovery(label)
+                msgs.append(Message(f"{self.base}/{label_topic(label)}", str(counts.get(label, 0)), True))
+        top = self.events.detector.top_class
+        if top is not None:
+            msgs.append(Message(f"{self.base}/class", top, True))
+        return msgs + self._device_discovery()
+
+    # -- the pipeline thread --------------------------------------------------------------
+    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+        events = self.events.events_for(results, fresh, time.time())
+        if not events:
+            return
+        if results is not None and self._task is None:
+            self._task = results.task
+            for msg in self._classifier_discovery() if results.task == "classify" else []:
+                self.worker.submit(msg)
+        for event in events:
+            self._queue_event(event)
+        if self.cfg.snapshot:
+            self.worker.submit(SnapshotJob(frame, annotated, results))
+
+    def _queue_event(self, event: Event) -> None:
+        self.worker.submit(Message(f"{self.base}/events", json.dumps(event.to_dict(), separators=(",", ":"))))
+        if event.type == "class_changed":
+            self.worker.submit(Message(f"{self.base}/class", event.label, True))
+            return
+        with self._lock:
+            new = event.label not in self._labels
+            self._labels.add(event.label)
+        if new:
+            for msg in self._discovery(event.label):
+                self.worker.submit(msg)
+        self.worker.submit(Message(f"{self.base}/{label_topic(event.label)}", str(event.count), True))
+
+    # -- the MQTT worker thread -----------------------------------------------------------
+    def _deliver(self, item: Message | SnapshotJob) -> None:
+        while not self.connected.wait(0.25):
+            if self._closing:
+                self.not_sent += 1
+                return
+        msg = item if isinstance(item, Message) else self._snapshot_message(item)
+        info = self.client.publish(msg.topic, msg.payload, qos=self.cfg.qos, retain=msg.retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise PublishFailed(f"publish to {msg.topic}: {mqtt.error_string(info.rc)}")
+        self.published += 1
+
+    def _snapshot_message(self, job: SnapshotJob) -> Message:
+        image = job.annotated if job.annotated is not None else annotate(job.frame.image, job.results, None)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            raise PublishFailed("cannot encode the snapshot")
+        return Message(f"{self.base}/snapshot", buf.tobytes(), True)
+
+    # -- Home Assistant discovery ---------------------------------------------------------
+    def _common(self, unique: str) -> dict[str, Any]:
+        return {
+            "unique_id": f"camapp_{self.camera}_{unique}",
+            "availability_topic": self.status_topic,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": {"identifiers": [f"camapp_{self.camera}"], "name": f"camapp {self.camera}", "manufacturer": "camapp",
+                       "model": self.model or "camapp", "sw_version": __version__},
+        }
+
+    def _config(self, component: str, object_id: str, payload: dict[str, Any]) -> Message:
+        topic = f"{self.cfg.discovery_prefix}/{component}/{self.camera}_{object_id}/config"
+        return Message(topic, json.dumps({**payload, **self._common(f"{object_id}_{component}")}), True)
+
+    def _discovery(self, label: str) -> list[Message]:
+        if not self.cfg.discovery:
+            return []
+        state = f"{self.base}/{label_topic(label)}"
+        return [
+            self._config("sensor", slug(label), {"name": f"{label} count", "state_topic": state, "unit_of_measurement": "objects",
+                                                 "state_class": "measurement", "icon": "mdi:counter"}),
+            self._config("binary_sensor", slug(label), {"name": label, "state_topic": state, "device_class": "occupancy",
+                                                        "value_template": "{{ 'ON' if value | int(0) > 0 else 'OFF' }}"}),
+        ]
+
+    def _classifier_discovery(self) -> list[Message]:
+        if not self.cfg.discovery:
+            return []
+        return [self._config("sensor", "class", {"name": "top class", "state_topic": f"{self.base}/class", "icon": "mdi:tag"})]
+
+    def _device_discovery(self) -> list[Message]:
+        if not self.cfg.discovery:
+            return []
+        events = f"{self.base}/events"
+        msgs = [self._config("sensor", "last_event", {"name": "last event", "state_topic": events, "json_attributes_topic": events,
+                                                      "value_template": "{{ value_json.event }} {{ value_json.label }}", "icon": "mdi:eye"})]
+        if self.cfg.snapshot:
+            msgs.append(self._config("camera", "snapshot", {"name": "snapshot", "topic": f"{self.base}/snapshot"}))
+        if self._task == "classify":
+            msgs += self._classifier_discovery()
+        return msgs
+
+    # -- status, metrics, close -----------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        c = self.worker.counters
+        return {"mqtt": {"connected": self.connected.is_set(), "broker": f"{self.cfg.host}:{self.cfg.port}", "topic": self.base,
+                         "published": self.published, "queued": self.worker.pending, "dropped": c.dropped + self.not_sent,
+                         "errors": c.errors, "connects": self.connects}}
+
+    def metrics(self) -> list[Metric]:
+        c = self.worker.counters
+        return [
+            gauge("camapp_mqtt_connected", "1 while connected to the MQTT broker.", int(self.connected.is_set())),
+            counter("camapp_mqtt_published_total", "MQTT messages handed to the broker connection.", self.published),
+            counter("camapp_mqtt_connects_total", "Successful connections to the broker (reconnects included).", self.connects),
+            counter("camapp_output_dropped_total", "Items an output threw away because its queue was full.", c.dropped + self.not_sent,
+                    output="mqtt"),
+            counter("camapp_output_errors_total", "Items an output failed to deliver.", c.errors, output="mqtt"),
+        ]
+
+    def close(self) -> None:
+        if self.connected.is_set():
+            self.worker.join(2.0)  # what is queued gets a short chance to go out
+        self._closing = True
+        self.worker.close(timeout=2.0)
+        if self.connected.is_set():
+            try:
+                self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()

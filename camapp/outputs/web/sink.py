@@ -1,0 +1,180 @@
+"""WebSink: the pipeline's view of the web server. write() is O(1) and never touches pixels."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import cv2
+
+from camapp.config import Config, parse_listen
+from camapp.events import EventStream
+from camapp.frames import Frame, Image
+from camapp.metrics import Metric, Registry, counter, gauge, per_label, pipeline_metrics
+from camapp.outputs.web.broadcast import FrameBroadcaster
+from camapp.outputs.web.server import WebApp, WebServer
+from camapp.overlay import Hud, annotate
+from camapp.results import Results
+from camapp.stats import PipelineStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    stall_seconds: float = 5.0
+    stream_fps: float = 15.0
+    jpeg_quality: int = 80
+    stream_width: int | None = None
+    max_clients: int = 32
+    overlay: bool = True
+    hud: bool = True
+    top_k: int = 3
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> WebOptions:
+        h = cfg.http
+        assert h.listen is not None
+        host, port = parse_listen(h.listen)
+        return cls(host, port, h.token, h.stall_seconds, h.stream_fps, h.jpeg_quality, h.stream_width, h.max_clients,
+                   cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """What the page says about this camera."""
+
+    model: str
+    source: str
+    source_fps: float | None = None
+    camera: str | None = None
+
+
+def load_page() -> bytes:
+    return resources.files("camapp.outputs.web").joinpath("page.html").read_bytes()
+
+
+class WebSink:
+    wants_pixels = False  # the encoder thread draws the overlay itself, and only when someone watches
+
+    def __init__(
+        self,
+        options: WebOptions,
+        info: CameraInfo,
+        stats: PipelineStats,
+        events: EventStream | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.options = options
+        self.info = info
+        self.stats = stats
+        self.events = events
+        self.registry = registry or Registry()
+        self.status_extras: list[Callable[[], dict[str, Any]]] = []  # other outputs' state (mqtt, ...)
+        self.latest: Results | None = None
+        self._totals: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.broadcaster = FrameBroadcaster(self._render, options.jpeg_quality, options.stream_fps)
+        self.registry.add(lambda: pipeline_metrics(self.stats))
+        self.registry.add(self._metrics)
+        app = WebApp(self.broadcaster, load_page(), self.status, self.health, self.registry.render, options.token, options.max_clients)
+        try:
+            self.server = WebServer(app, options.host, options.port)
+        except Exception:
+            self.broadcaster.close()
+            raise
+        self.server.start()
+        exposed = "" if options.host in ("127.0.0.1", "localhost", "::1") else " (reachable from the network)"
+        log.info("web view on %s%s%s", self.server.url, exposed, ", token required" if options.token else "")
+        if options.token is None and exposed:
+            log.warning("the web view is open to the network without a token: set http.token or CAMAPP_HTTP_TOKEN")
+
+    # -- the pipeline side ----------------------------------------------------------------
+    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+        if results is not None and fresh:
+            self.latest = results
+            with self._lock:
+                self._totals.update(results.labels)
+            if self.events is not None:
+                self.events.events_for(results, fresh, time.time())  # keeps the page's event list moving
+        self.broadcaster.offer(frame, annotated, results)
+
+    def _render(self, frame: Frame, annotated: Image | None, results: Results | None) -> Image:
+        """Runs on the encoder thread: the overlay is drawn here unless another sink already did."""
+        o = self.options
+        image = annotated
+        if image is None:
+            hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms) if o.hud else None
+            image = annotate(frame.image, results, hud, o.top_k) if o.overlay else frame.image
+        if o.stream_width and image.shape[1] > o.stream_width:
+            h = round(image.shape[0] * o.stream_width / image.shape[1])
+            image = cv2.resize(image, (o.stream_width, h), interpolation=cv2.INTER_AREA)
+        return image
+
+    # -- what the routes serve ------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        now = time.monotonic()
+        last = self.stats.last_frame_at
+        age = now - (last if last is not None else self.stats.started)
+        ok = age <= self.options.stall_seconds
+        return ok, {"status": "ok" if ok else "stalled", "last_frame_age_s": round(age, 3), "frames_read": self.stats.frames_read}
+
+    def status(self) -> dict[str, Any]:
+        s = self.stats.summary()
+        ok, health = self.health()
+        results = self.latest
+        out: dict[str, Any] = {
+            "camera": self.info.camera,
+            "model": self.info.model,
+            "source": self.info.source,
+            "source_fps": self.info.source_fps,
+            "healthy": ok,
+            "last_frame_age_s": health["last_frame_age_s"],
+            **s.to_dict(),
+            "capture_fps": round(self.stats.capture_fps(), 2),
+            "inference_fps": round(self.stats.inference_fps(), 2),
+            "inference_ms": round(self.stats.last_inference_ms, 3),
+            "task": results.task if results else None,
+            "results": results.to_dict() if results else None,
+            "viewers": self.broadcaster.viewers,
+        }
+        if self.events is not None:
+            out["counts"] = self.events.detector.counts()
+            out["top_class"] = self.events.detector.top_class
+            out["events"] = [e.to_dict() for e in reversed(self.events.recent)]
+        for extra in self.status_extras:
+            out.update(extra())
+        return out
+
+    def _metrics(self) -> list[Metric]:
+        c = self.broadcaster.counters
+        with self._lock:
+            totals = dict(self._totals)
+        out = [
+            per_label("camapp_detections_total", "Objects of each label over all processed frames (classifiers: frames it was the top class).",
+                      "counter", totals),
+            gauge("camapp_http_viewers", "MJPEG stream viewers connected now.", self.broadcaster.viewers),
+            counter("camapp_http_frames_encoded_total", "JPEGs encoded for the web view (once per frame for all viewers).", c.encoded),
+            counter("camapp_http_frames_skipped_total", "Stream frames slow viewers skipped because a newer one was ready.", c.client_skipped),
+            counter("camapp_output_errors_total", "Items an output failed to deliver.", c.errors, output="web"),
+        ]
+        if self.events is not None:
+            out.append(per_label("camapp_objects", "Debounced number of objects of each label in view now.", "gauge", self.events.detector.counts()))
+            m = counter("camapp_events_total", "Change events emitted, by type.")
+            for kind in ("appeared", "left", "count", "class_changed"):
+                m.add(self.events.totals.get(kind, 0), type=kind)
+            out.append(m)
+        return out
+
+    def close(self) -> None:
+        self.broadcaster.close()
+        self.server.close()
