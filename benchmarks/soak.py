@@ -125,13 +125,14 @@ def markdown(samples: list[Sample], args: argparse.Namespace, exit_code: int | N
             f"--model {Path(args.model).name} -o results.jsonl` for {args.minutes:g} min, "
             f"sampled every {args.interval:g} s ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}).",
             "",
-            "| minute | RSS MB | peak RSS MB | threads | open fds | frames read | processed | skipped (total) | FPS (window) | skipped % (window) |",
+            "| minute | RSS MB | peak RSS MB | threads | open fds | frames read | processed | skipped (total) "
+            "| FPS (window) | skipped % (window) |",
             "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             f"RSS change from minute 1 to the end: {growth:+.1f} MB; skipped frames in total: {last.skipped} of {last.frames_read} "
             f"({100 * last.skipped / max(1, last.frames_read):.2f} %); SIGTERM to exit: "
-            f"{'%.2f s' % stop_s if stop_s is not None else 'n/a'}, exit code {exit_code}.",
+            f"{f'{stop_s:.2f} s' if stop_s is not None else 'n/a'}, exit code {exit_code}.",
         ]
     )
 
@@ -151,8 +152,21 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="camapp-soak-"))
     jsonl = workdir / "results.jsonl"
-    cmd = [args.camapp, "run", "--source", args.video, "--loop", "--realtime", "--mode", "live",
-           "--model", args.model, "-o", str(jsonl), *args.extra]
+    cmd = [
+        args.camapp,
+        "run",
+        "--source",
+        args.video,
+        "--loop",
+        "--realtime",
+        "--mode",
+        "live",
+        "--model",
+        args.model,
+        "-o",
+        str(jsonl),
+        *args.extra,
+    ]
     log = open(workdir / "camapp.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     started = time.monotonic()

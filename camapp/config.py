@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from camapp.errors import ConfigError
 
@@ -102,7 +102,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"'{text}' is not HOST:PORT with a port up to 65535 (e.g. 127.0.0.1:8080, 0.0.0.0:8080 for every interface, port 0 for any free one)")
     if not host:
-        raise ValueError(f"'{text}' has no host: write 127.0.0.1:{port}, or 0.0.0.0:{port} to listen on every interface")
+        raise ValueError(f"'{text}' has no host in HOST:PORT: write 127.0.0.1:{port}, or 0.0.0.0:{port} for every interface")
     return host, int(port)
 
 
@@ -124,19 +124,14 @@ class HttpConfig(Section):
     stream_width: int | None = Field(None, ge=64, le=8192, description="scale stream frames down to this width (saves CPU and bandwidth)")
     max_clients: int = Field(32, ge=1, le=1024, description="most simultaneous stream viewers; more get 503")
 
-    @model_validator(mode="before")
+    @field_validator("listen", mode="before")
     @classmethod
-    def _port_alone(cls, data: Any) -> Any:
-        # CAMAPP_HTTP_LISTEN=8080 arrives as the number 8080.
-        if isinstance(data, dict) and isinstance(data.get("listen"), int) and not isinstance(data.get("listen"), bool):
-            data = {**data, "listen": str(data["listen"])}
-        return data
-
-    @model_validator(mode="after")
-    def _listen_is_host_port(self) -> HttpConfig:
-        if self.listen is not None:
-            parse_listen(self.listen)
-        return self
+    def _listen_is_host_port(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # CAMAPP_HTTP_LISTEN=8080 arrives as the number 8080
+        if isinstance(value, str):
+            parse_listen(value)
+        return value
 
 
 class EventsConfig(Section):
@@ -292,8 +287,8 @@ def read_yaml(path: str) -> tuple[dict[str, Any], yaml.Node | None]:
     if data is None:
         return {}, None
     if not isinstance(data, dict):
-        line = f" line {root.start_mark.line + 1}" if root is not None else ""
-        raise ConfigError(f"{path}{line}: the top level must be a mapping of sections", f"sections: {', '.join(Config.model_fields)}")
+        at = f" line {root.start_mark.line + 1}" if root is not None else ""
+        raise ConfigError(f"{path}{at}: the top level must be a mapping of sections", f"sections: {', '.join(Config.model_fields)}")
     return data, root
 
 
@@ -327,7 +322,7 @@ def load_config(
 def _config_error(exc: ValidationError, path: str | None, root: yaml.Node | None, origin: dict[tuple[str, ...], str]) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(str(p) for p in err["loc"])
-    key = ".".join(loc)
+    key = ".".join(part if part.isprintable() else repr(part) for part in loc)  # a key with a newline stays on one line
     where = origin.get(loc)
     if where is None and path:
         line = _yaml_line(root, _field_named_in(loc, err))

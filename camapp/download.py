@@ -1,4 +1,4 @@
-"""Pull a manifest model into the cache, and verify files already there.
+"""Pull a manifest model into the cache (checksums.py re-checks files already there).
 
 A pull reads from the mirror when one is set (a folder, or an http(s) base URL holding the .tflite
 files by name), otherwise from the publisher's URL, extracting `member` when that is a .tgz or
@@ -11,7 +11,6 @@ still pulled, with a warning that they could not be verified.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import logging
 import os
@@ -28,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from camapp import __version__
+from camapp.checksums import file_digests, mismatch
 from camapp.errors import ModelError
 from camapp.inference.flatbuffer import check_tflite
 
@@ -60,35 +60,6 @@ def source_of(entry: ModelEntry, store: ModelStore) -> Source:
     if not entry.url:
         raise ModelError(f"model '{entry.id}' has no download URL", f"put {entry.file} in {store.cache_dir}, or set CAMAPP_MODEL_MIRROR")
     return Source(entry.url, entry.member if entry.is_archive else None, False)
-
-
-@dataclass(frozen=True)
-class Digests:
-    sha256: str
-    git_blob: str  # what `git hash-object FILE` prints
-    size: int
-
-
-def file_digests(path: Path) -> Digests:
-    size = path.stat().st_size
-    sha256 = hashlib.sha256()
-    blob = hashlib.sha1(b"blob %d\0" % size)  # noqa: S324 - git's object id, not used for security alone
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK * 16):
-            sha256.update(chunk)
-            blob.update(chunk)
-    return Digests(sha256.hexdigest(), blob.hexdigest(), size)
-
-
-def mismatch(entry: ModelEntry, digests: Digests) -> str | None:
-    """What differs from the manifest, or None when everything the manifest states matches."""
-    if entry.size is not None and digests.size != entry.size:
-        return f"{digests.size} bytes, expected {entry.size}"
-    if entry.sha256 and digests.sha256 != entry.sha256:
-        return f"sha256 {digests.sha256}, expected {entry.sha256}"
-    if entry.git_blob and digests.git_blob != entry.git_blob:
-        return f"git blob id {digests.git_blob}, expected {entry.git_blob}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -149,7 +120,8 @@ def manual_hint(entry: ModelEntry, store: ModelStore, source: Source) -> str:
     if source.from_mirror:
         return f"check that the mirror {store.mirror} holds {entry.file}"
     fetch_it = f"download {entry.url}, extract {entry.member} from it" if source.member else f"download {entry.url}"
-    return f"offline? {fetch_it} and save it as {store.cache_dir / entry.file}, or set CAMAPP_MODEL_MIRROR to a folder or URL holding {entry.file}"
+    mirror = f"set CAMAPP_MODEL_MIRROR to a folder or URL holding {entry.file}"
+    return f"offline? {fetch_it} and save it as {store.cache_dir / entry.file}, or {mirror}"
 
 
 def fetch(location: str, out: Path, progress: bool, label: str, announce: Callable[[str], None] | None = None) -> None:
@@ -237,23 +209,6 @@ def pick_member(names: list[str], member: str) -> str:
     raise FetchError(f"the archive has no member {member} (it holds {shown})")
 
 
-@dataclass(frozen=True)
-class Verification:
-    status: str  # "ok", "mismatch" or "unverified"
-    detail: str
-
-
-def verify_file(entry: ModelEntry, path: Path) -> Verification:
-    """Re-hash a local copy against the manifest."""
-    digests = file_digests(path)
-    wrong = mismatch(entry, digests)
-    if wrong:
-        return Verification("mismatch", wrong)
-    if not entry.checksum:
-        return Verification("unverified", f"no published checksum; sha256 {digests.sha256}")
-    return Verification("ok", f"{entry.checksum} matches")
-
-
 def _check_tflite(path: Path, entry: ModelEntry, store: ModelStore, source: Source) -> None:
     """For entries without a checksum: refuse an HTML error page, a wrong or a truncated file."""
     content = path.read_bytes()
@@ -275,7 +230,9 @@ def _ensure_dir(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"cannot create the model cache {folder}: {exc.strerror}", "set model.cache_dir (CAMAPP_MODEL_CACHE_DIR) to a writable folder") from None
+        raise ModelError(
+            f"cannot create the model cache {folder}: {exc.strerror}", "set model.cache_dir (CAMAPP_MODEL_CACHE_DIR) to a writable folder"
+        ) from None
     return folder
 
 
@@ -285,7 +242,9 @@ def _temporary(folder: Path, name: str) -> Iterator[Path]:
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
     except OSError as exc:
-        raise ModelError(f"cannot write to the model cache {folder}: {exc.strerror}", "set model.cache_dir (CAMAPP_MODEL_CACHE_DIR) to a writable folder") from None
+        raise ModelError(
+            f"cannot write to the model cache {folder}: {exc.strerror}", "set model.cache_dir (CAMAPP_MODEL_CACHE_DIR) to a writable folder"
+        ) from None
     os.close(fd)
     path = Path(tmp)
     try:

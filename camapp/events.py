@@ -13,6 +13,7 @@ Time comes from Results.timestamp_ns (capture time), so tests replay exact seque
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -85,6 +86,7 @@ class Debounced(Generic[V]):
 class _LabelState:
     present: Debounced[bool]
     count: Debounced[int]
+    confirmed: bool = False  # has been present (debounced) at least once
 
 
 @dataclass
@@ -109,7 +111,7 @@ class EventDetector:
         return {
             label: (s.count.stable if s.present.stable else 0)
             for label, s in sorted(self._states.items())
-            if s.present.stable or s.count.stable > 0  # a blip that never held is not reported
+            if s.confirmed  # a blip that never held is not reported
         }
 
     @property
@@ -138,6 +140,7 @@ class EventDetector:
             if presence is not None:
                 # The count follows presence at once, so "appeared" and the count topic agree.
                 state.count.stable = n
+                state.confirmed = True
                 event("appeared" if presence[1] else "left", label, n, before)
             elif counted is not None and state.present.stable and counted[0] > 0 and counted[1] > 0:
                 event("count", label, counted[1], counted[0])
@@ -152,7 +155,8 @@ class EventDetector:
         if change is None or change[1] is None:
             return []
         score = top.score if top is not None else None
-        return [Event("class_changed", change[1], 1, change[0], results.frame_index, results.timestamp_ns, results.source_id, wall_time, score)]
+        r = results
+        return [Event("class_changed", change[1], 1, change[0], r.frame_index, r.timestamp_ns, r.source_id, wall_time, score)]
 
 
 class EventStream:
@@ -160,7 +164,8 @@ class EventStream:
 
     Each sink asks for the events of the Results it was handed; the first to ask runs the detector,
     the others get the same list (results are compared by identity: one object per inference).
-    It also keeps the last few events and per-type totals for the web page and /metrics.
+    It also keeps the last few events and per-type totals for the web page and /metrics; other
+    threads (HTTP handlers, the MQTT network thread) read those through state(), under the lock.
     """
 
     def __init__(self, detector: EventDetector, keep: int = 20) -> None:
@@ -169,13 +174,28 @@ class EventStream:
         self.totals: Counter[str] = Counter()
         self._last: Results | None = None
         self._last_events: list[Event] = []
+        self._lock = threading.Lock()
 
     def events_for(self, results: Results | None, fresh: bool, wall_time: float) -> list[Event]:
         if results is None or not fresh:
             return []
-        if results is not self._last:
-            self._last = results
-            self._last_events = self.detector.update(results, wall_time)
-            self.recent.extend(self._last_events)
-            self.totals.update(e.type for e in self._last_events)
-        return self._last_events
+        with self._lock:
+            if results is not self._last:
+                self._last = results
+                self._last_events = self.detector.update(results, wall_time)
+                self.recent.extend(self._last_events)
+                self.totals.update(e.type for e in self._last_events)
+            return self._last_events
+
+    def state(self) -> StreamState:
+        """A consistent copy for readers on other threads."""
+        with self._lock:
+            return StreamState(self.detector.counts(), self.detector.top_class, list(self.recent), dict(self.totals))
+
+
+@dataclass(frozen=True)
+class StreamState:
+    counts: dict[str, int]  # debounced objects per label in view now (0 for labels that left)
+    top_class: str | None  # classifiers: the debounced top class
+    recent: list[Event]  # oldest first
+    totals: dict[str, int]  # events so far, by type

@@ -81,7 +81,9 @@ class ModelEntry:
         known = set(cls.__dataclass_fields__) - {"id"}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"manifest entry '{model_id}' has unknown keys: {', '.join(sorted(unknown))}", f"allowed: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"manifest entry '{model_id}' has unknown keys: {', '.join(sorted(unknown))}", f"allowed: {', '.join(sorted(known))}"
+            )
         try:
             entry = cls(id=model_id, **data)
         except TypeError as exc:
@@ -130,7 +132,9 @@ def _check_unique(entries: dict[str, ModelEntry], path: str) -> None:
         if e.default:
             key = (e.backbone, e.task)
             if key in defaults:
-                raise ConfigError(f"{path}: '{e.id}' and '{defaults[key]}' are both the default {e.backbone} {e.task} model", "mark one default")
+                raise ConfigError(
+                    f"{path}: '{e.id}' and '{defaults[key]}' are both the default {e.backbone} {e.task} model", "mark one default"
+                )
             defaults[key] = e.id
 
 

@@ -36,6 +36,7 @@ from camapp.stats import LatencyHistogram, PipelineStats, Summary
 
 log = logging.getLogger(__name__)
 
+_CAPTURE_NICE = 0
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
 
@@ -137,9 +138,7 @@ class Pipeline:
         self.stages = StageTimes()
         mode = options.mode
         self.live = source.is_live if mode == "auto" else mode == "live"
-        self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = (
-            LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(4)
-        )
+        self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(4)
         self.outbox: FrameQueue[_Out] = FrameQueue(2, "drop_oldest") if self.live else FrameQueue(4)
         self.last_results: Results | None = None
         self._pool: _InputPool | None = None
@@ -158,6 +157,10 @@ class Pipeline:
 
     # -- capture thread -------------------------------------------------------------------
     def _capture(self) -> None:
+        if _CAPTURE_NICE:
+            import os
+
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _CAPTURE_NICE)
         try:
             while not self.stop.is_set():
                 if self.options.max_frames is not None and self.stats.frames_read >= self.options.max_frames:
@@ -249,6 +252,10 @@ class Pipeline:
 
     # -- output thread --------------------------------------------------------------------
     def _output(self) -> None:
+        if _CAPTURE_NICE:
+            import os
+
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _CAPTURE_NICE)
         try:
             while True:
                 item = self.outbox.get(timeout=0.5)

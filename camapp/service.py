@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class Notifier:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -261,7 +262,10 @@ class ServiceContext:
         if not (s.reconnect and first.is_live):
             return first
         options = ReconnectOptions(s.stall_timeout, s.reconnect_min, s.reconnect_max)
-        return ReconnectingSource(make, options, self.stop, self.stats, on_state=lambda _state, text: self.notifier.status(text))
+        return ReconnectingSource(make, options, self.stop, self.stats, on_state=self._source_state)
+
+    def _source_state(self, _state: str, text: str) -> None:
+        self.notifier.status(text)
 
     def sinks(self, sinks: list[Sink]) -> list[Sink]:
         from camapp.outputs.guard import GuardedSink

@@ -62,7 +62,7 @@ class MirrorServer:
         self._server.requests = []
         self._server.drop_half = drop_half
         self._server.send_length = send_length
-        self._thread = threading.Thread(target=self._server.serve_forever, name="model-mirror", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="model-mirror", daemon=True)
 
     @property
     def url(self) -> str:

@@ -89,11 +89,18 @@ class CamappProcess:
         self.stderr_path = workdir / "camapp-stderr.log"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in stop()
         # A clean environment for what matters: no systemd variables leak in from the test runner.
-        base = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM")}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM")
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "camapp", *args],
-            stdout=subprocess.DEVNULL, stderr=self._stderr, stdin=subprocess.DEVNULL,
-            env={**base, **(env or {})}, cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            env={**base, **(env or {})},
+            cwd=workdir,
         )
         self.pid = self.proc.pid
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from camapp.download import file_digests, pull, verify_file
+from camapp.checksums import file_digests, verify_file
+from camapp.download import pull
 from camapp.errors import ModelError
 from camapp.manifest import ModelEntry, ModelStore, load_manifest
 from tests.model_mirror import MirrorServer, closed_port_url
@@ -82,9 +83,8 @@ def test_force_downloads_again(http_mirror, tmp_path):
 
 def test_a_corrupted_copy_on_the_mirror_is_deleted_and_reported(models_dir, tmp_path):
     model = entry(V1)
-    with MirrorServer(corrupted_copy(models_dir, tmp_path / "bad-mirror", model.file)) as mirror:
-        with pytest.raises(ModelError) as err:
-            pull(model, store(tmp_path, mirror.url))
+    with MirrorServer(corrupted_copy(models_dir, tmp_path / "bad-mirror", model.file)) as mirror, pytest.raises(ModelError) as err:
+        pull(model, store(tmp_path, mirror.url))
     message = str(err.value)
     assert "checksum mismatch" in message and model.sha256 in message and "deleted" in message
     assert "\n" not in message
@@ -163,10 +163,13 @@ def test_an_official_tgz_is_unpacked_to_its_member(models_dir, tmp_path):
     model = entry(V3)
     site = tmp_path / "publisher"
     site.mkdir()
-    _tgz(site / "v3-small_224_1.0_uint8.tgz", {
-        "v3-small_224_1.0_uint8/ema/model-388500.index": b"checkpoint",
-        model.member or "": (models_dir / model.file).read_bytes(),
-    })
+    _tgz(
+        site / "v3-small_224_1.0_uint8.tgz",
+        {
+            "v3-small_224_1.0_uint8/ema/model-388500.index": b"checkpoint",
+            model.member or "": (models_dir / model.file).read_bytes(),
+        },
+    )
     with MirrorServer(site) as publisher:
         result = pull(dataclasses.replace(model, url=f"{publisher.url}/v3-small_224_1.0_uint8.tgz"), store(tmp_path, None))
     assert result.verified

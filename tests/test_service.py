@@ -106,9 +106,19 @@ def test_run_is_ready_pings_while_frames_flow_and_stops_cleanly_on_sigterm(
 ) -> None:
     results = tmp_path / "results.jsonl"
     proc = CamappProcess(
-        ["run", "--source", str(videos_dir / "bottle-detection.mp4"), "--loop", "--realtime",
-         "--model", str(models_dir / CLASSIFIER), "-o", str(results)],
-        tmp_path, service_env(notify),
+        [
+            "run",
+            "--source",
+            str(videos_dir / "bottle-detection.mp4"),
+            "--loop",
+            "--realtime",
+            "--model",
+            str(models_dir / CLASSIFIER),
+            "-o",
+            str(results),
+        ],
+        tmp_path,
+        service_env(notify),
     )
     try:
         wait_until(lambda: notify.count("READY=1") == 1, what="READY=1", proc=proc)
@@ -134,7 +144,8 @@ def test_watchdog_pings_stop_while_the_stream_stalls_and_resume_after(
     with MjpegServer(jpegs, fps=25, repeat=True) as server:
         proc = CamappProcess(
             ["run", "--source", server.url, "--model", str(models_dir / CLASSIFIER)],
-            tmp_path, service_env(notify, CAMAPP_SERVICE_STALL_TIMEOUT="1", CAMAPP_SERVICE_RECONNECT_MAX="1"),
+            tmp_path,
+            service_env(notify, CAMAPP_SERVICE_STALL_TIMEOUT="1", CAMAPP_SERVICE_RECONNECT_MAX="1"),
         )
         try:
             wait_until(lambda: notify.count("WATCHDOG=1") >= 3, what="pings while the stream flows", proc=proc)
@@ -159,8 +170,19 @@ def test_watchdog_pings_stop_while_the_stream_stalls_and_resume_after(
 def test_sigterm_leaves_a_recorded_video_that_plays(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     video, results = tmp_path / "recorded.mp4", tmp_path / "results.jsonl"
     proc = CamappProcess(
-        ["run", "--source", str(videos_dir / "bottle-detection.mp4"), "--loop", "--realtime",
-         "--model", str(models_dir / CLASSIFIER), "--save", str(video), "-o", str(results)],
+        [
+            "run",
+            "--source",
+            str(videos_dir / "bottle-detection.mp4"),
+            "--loop",
+            "--realtime",
+            "--model",
+            str(models_dir / CLASSIFIER),
+            "--save",
+            str(video),
+            "-o",
+            str(results),
+        ],
         tmp_path,
     )
     try:
@@ -185,7 +207,9 @@ def test_sigterm_leaves_a_recorded_video_that_plays(tmp_path: Path, videos_dir: 
 
 def test_under_systemd_logs_carry_syslog_priorities_and_no_timestamps(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     env = {"INVOCATION_ID": "0123456789abcdef0123456789abcdef"}
-    proc = CamappProcess(["run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", str(models_dir / CLASSIFIER)], tmp_path, env)
+    proc = CamappProcess(
+        ["run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", str(models_dir / CLASSIFIER)], tmp_path, env
+    )
     assert proc.proc.wait(timeout=120) == 0
     ours = [ln for ln in proc.log().splitlines() if ln.startswith("<")]
     assert any(ln.startswith("<6>INFO camapp") and "running" in ln for ln in ours), proc.log()

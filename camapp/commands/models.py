@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from camapp import download, zoo
+from camapp.checksums import file_digests, verify_file
 from camapp.commands.common import add_common_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, ModelError, UsageError
 from camapp.manifest import ModelEntry, ModelStore, entry_labels, find_entry, load_manifest, looks_like_path
@@ -113,7 +114,7 @@ def _describe(model: Any, entry: ModelEntry | None, store: ModelStore) -> dict[s
     from camapp.inference import runtime
 
     info = model.info
-    digests = download.file_digests(Path(info.path))
+    digests = file_digests(Path(info.path))
     tensors = [info.input, *info.outputs]
     return {
         "path": info.path,
@@ -127,7 +128,7 @@ def _describe(model: Any, entry: ModelEntry | None, store: ModelStore) -> dict[s
         "label_count": len(model.labels),
         "size": digests.size,
         "sha256": digests.sha256,
-        "checksum": download.verify_file(entry, Path(info.path)).status if entry else None,
+        "checksum": verify_file(entry, Path(info.path)).status if entry else None,
     }
 
 
@@ -208,11 +209,13 @@ def verify_models(args: argparse.Namespace) -> int:
                 bad += 1
             continue
         checked += 1
-        result = download.verify_file(entry, path)
+        result = verify_file(entry, path)
         bad += result.status == "mismatch"
         print(f"{result.status.upper() if result.status == 'mismatch' else result.status:<11}{entry.id}  {path}  ({result.detail})")
     if not checked and not args.ids:
         print(f"no models cached in {store.system_dir} or {store.cache_dir}")
     if bad:
-        print(f"camapp: error: {bad} model file(s) failed verification: 'camapp models pull --force ID' downloads them again", file=sys.stderr)
+        print(
+            f"camapp: error: {bad} model file(s) failed verification: 'camapp models pull --force ID' downloads them again", file=sys.stderr
+        )
     return EXIT_USAGE if bad else EXIT_OK

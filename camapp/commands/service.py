@@ -136,7 +136,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     inst = ss.add_parser("install", help="write the unit for this venv, create the config and user, enable it")
     inst.add_argument("--user", default="camapp", help="the account camapp runs as (default camapp)")
     inst.add_argument("--create-user", action="store_true", help="create that system user (in group video) if it is missing")
-    inst.add_argument("--config", dest="service_config", default=DEFAULT_CONFIG, help=f"config file the service reads (default {DEFAULT_CONFIG})")
+    inst.add_argument(
+        "--config", dest="service_config", default=DEFAULT_CONFIG, help=f"config file the service reads (default {DEFAULT_CONFIG})"
+    )
     inst.add_argument("--unit-dir", default=DEFAULT_UNIT_DIR, help=f"where the unit goes (default {DEFAULT_UNIT_DIR})")
     inst.add_argument("--enable", action="store_true", help="also enable and start it now (systemctl enable --now)")
     inst.add_argument("--dry-run", action="store_true", help="print the unit and the steps, change nothing")
@@ -196,8 +198,21 @@ def install(args: argparse.Namespace) -> int:
         if not args.create_user:
             raise UsageError(f"user '{args.user}' does not exist", "add --create-user, or give an existing one with --user")
         groups = ",".join(g for g in ("video", "render") if _group_exists(g))
-        _run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/camapp",
-              "--shell", "/usr/sbin/nologin", *(["--groups", groups] if groups else []), args.user], dry)
+        _run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/var/lib/camapp",
+                "--shell",
+                "/usr/sbin/nologin",
+                *(["--groups", groups] if groups else []),
+                args.user,
+            ],
+            dry,
+        )
     _step(dry, f"write {unit_path}")
     if not dry:
         unit_path.write_text(unit, encoding="utf-8")
@@ -206,8 +221,11 @@ def install(args: argparse.Namespace) -> int:
         _run(["systemctl", "daemon-reload"], dry)
         if args.enable:
             _run(["systemctl", "enable", "--now", UNIT_NAME], dry)
-    print(f"{'would install' if dry else 'installed'} {unit_path} running {params.camapp}; "
-          f"edit {params.config}, then: sudo systemctl enable --now camapp; journalctl -u camapp -f", file=sys.stderr)
+    print(
+        f"{'would install' if dry else 'installed'} {unit_path} running {params.camapp}; "
+        f"edit {params.config}, then: sudo systemctl enable --now camapp; journalctl -u camapp -f",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from camapp.errors import ModelError
@@ -80,7 +81,9 @@ def labels_from_metadata(model_content: bytes, origin: str) -> Labels | None:
             if not members:
                 return None
             text = archive.read(members[0]).decode("utf-8-sig")
-    except (zipfile.BadZipFile, UnicodeDecodeError, OSError, KeyError, ValueError, EOFError):
+    except (zipfile.BadZipFile, UnicodeDecodeError, OSError, KeyError, ValueError, EOFError, zlib.error,
+            NotImplementedError, RuntimeError):  # found by tests/test_fuzz.py: a damaged header flags
+        # an unknown compression method (NotImplementedError) or encryption (RuntimeError).
         return None  # metadata is optional: a damaged archive means "no embedded labels"
     return parse_labels(text, f"{origin}:{members[0]}")
 

@@ -18,6 +18,7 @@ messages dropped during an outage, leave no stale state behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -141,7 +142,8 @@ class MqttSink:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if not self._was_failing:
-            log.warning("MQTT: cannot reach %s:%d; retrying with backoff up to %.0f s", self.cfg.host, self.cfg.port, self.cfg.reconnect_max)
+            cfg = self.cfg
+            log.warning("MQTT: cannot reach %s:%d; retrying with backoff up to %.0f s", cfg.host, cfg.port, cfg.reconnect_max)
         self._was_failing = True
 
     def _state_messages(self) -> list[Message]:
@@ -149,12 +151,12 @@ class MqttSink:
         with self._lock:
             labels = sorted(self._labels)
         msgs: list[Message] = []
-        counts = self.events.detector.counts()
+        state = self.events.state()  # this runs on paho's thread, while the pipeline updates it
         if self._task != "classify":
             for label in labels:
                 msgs += self._discovery(label)
-                msgs.append(Message(f"{self.base}/{label_topic(label)}", str(counts.get(label, 0)), True))
-        top = self.events.detector.top_class
+                msgs.append(Message(f"{self.base}/{label_topic(label)}", str(state.counts.get(label, 0)), True))
+        top = state.top_class
         if top is not None:
             msgs.append(Message(f"{self.base}/class", top, True))
         return msgs + self._device_discovery()
@@ -188,10 +190,12 @@ class MqttSink:
 
     # -- the MQTT worker thread -----------------------------------------------------------
     def _deliver(self, item: Message | SnapshotJob) -> None:
-        while not self.connected.wait(0.25):
-            if self._closing:
-                self.not_sent += 1
-                return
+        # Wait for the broker (the queue in front absorbs the outage), unless camapp is stopping.
+        while not (self.connected.is_set() or self._closing):
+            self.connected.wait(0.25)
+        if not self.connected.is_set():
+            self.not_sent += 1
+            return
         msg = item if isinstance(item, Message) else self._snapshot_message(item)
         info = self.client.publish(msg.topic, msg.payload, qos=self.cfg.qos, retain=msg.retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
@@ -240,8 +244,9 @@ class MqttSink:
         if not self.cfg.discovery:
             return []
         events = f"{self.base}/events"
-        msgs = [self._config("sensor", "last_event", {"name": "last event", "state_topic": events, "json_attributes_topic": events,
-                                                      "value_template": "{{ value_json.event }} {{ value_json.label }}", "icon": "mdi:eye"})]
+        last = {"name": "last event", "state_topic": events, "json_attributes_topic": events,
+                "value_template": "{{ value_json.event }} {{ value_json.label }}", "icon": "mdi:eye"}
+        msgs = [self._config("sensor", "last_event", last)]
         if self.cfg.snapshot:
             msgs.append(self._config("camera", "snapshot", {"name": "snapshot", "topic": f"{self.base}/snapshot"}))
         if self._task == "classify":
@@ -272,9 +277,7 @@ class MqttSink:
         self._closing = True
         self.worker.close(timeout=2.0)
         if self.connected.is_set():
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):  # the broker went away meanwhile
                 self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2.0)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()

@@ -37,7 +37,7 @@ class _HostPort(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: str | None = None) -> None:
         host, sep, port = str(value).rpartition(":")
         if sep and port.isdigit() and host and not host.endswith(":"):
-            setattr(ns, "mqtt_port", int(port))
+            ns.mqtt_port = int(port)
         else:
             host = str(value)
         setattr(ns, self.dest, host.strip("[]"))
@@ -45,7 +45,7 @@ class _HostPort(argparse.Action):
 
 def add_smartcam_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("smart camera (see docs/web.md and docs/mqtt.md)")
-    g.add_argument("--http", metavar="HOST:PORT", help="serve the web view, stream, /api/status, /healthz and /metrics (e.g. 127.0.0.1:8080)")
+    g.add_argument("--http", metavar="HOST:PORT", help="serve the web view, stream, status, /healthz and /metrics (e.g. 127.0.0.1:8080)")
     g.add_argument("--events", nargs="?", const="-", metavar="PATH", help="JSON lines of change events only (default stdout)")
     g.add_argument("--mqtt", action=_HostPort, metavar="HOST[:PORT]", help="publish status, events and counts to this MQTT broker")
     g.add_argument("--camera-name", dest="camera_name", metavar="NAME", help="this camera's name in MQTT topics and Home Assistant")

@@ -25,8 +25,8 @@ import cv2
 from camapp.config import SnapshotsConfig
 from camapp.errors import OutputError
 from camapp.events import Event, EventStream
-from camapp.metrics import Metric, counter
 from camapp.frames import Frame, Image
+from camapp.metrics import Metric, counter
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.overlay import annotate
 from camapp.results import Results
@@ -164,7 +164,11 @@ class SnapshotSink:
     def _name(self, prefix: str, event: Event, ext: str) -> str:
         stamp = datetime.fromtimestamp(event.time).strftime("%Y%m%d-%H%M%S-%f")[:-3]
         label = re.sub(r"[^A-Za-z0-9_-]+", "_", event.label).strip("_") or "label"
-        return f"{prefix}{stamp}_{label}{ext}"
+        name, n = f"{prefix}{stamp}_{label}{ext}", 1
+        while os.path.exists(os.path.join(self.dir, name)):  # two events in one millisecond
+            n += 1
+            name = f"{prefix}{stamp}_{label}-{n}{ext}"
+        return name
 
     def _handle(self, job: SnapshotJob | ClipJob | None) -> None:
         if isinstance(job, SnapshotJob):
@@ -189,7 +193,7 @@ class SnapshotSink:
         part = os.path.join(self.dir, name[:-4] + ".part.mp4")  # VideoWriter picks the container by extension
         first = self._image(job.shots[0])
         h, w = first.shape[:2]
-        writer = cv2.VideoWriter(part, cv2.VideoWriter_fourcc(*"mp4v"), self.cfg.clip_fps, (w, h))
+        writer = cv2.VideoWriter(part, cv2.VideoWriter_fourcc(*"mp4v"), self.cfg.clip_fps, (w, h))  # type: ignore[attr-defined]
         if not writer.isOpened():
             raise OutputError(f"cannot create clip {part}")
         try:

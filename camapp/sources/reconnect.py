@@ -234,6 +234,8 @@ class ReconnectingSource:
             self._progress_at = time.monotonic()
             session.delivered += 1
             back = self.state != "ok"
+            if back:
+                self.state = "ok"  # under the lock: the next frame must not count the same recovery again
             self._cond.notify_all()
         if back:
             self._recovered()
@@ -269,7 +271,10 @@ class ReconnectingSource:
             self._set_state("reconnecting")
             log.warning(
                 "source %s stopped delivering frames (%s); reopening it every %g..%g s until it is back",
-                self.source_id, reason, self.options.backoff_min, self.options.backoff_max,
+                self.source_id,
+                reason,
+                self.options.backoff_min,
+                self.options.backoff_max,
             )
             self._notify(f"source lost ({reason}), reconnecting")
         else:

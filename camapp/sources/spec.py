@@ -37,7 +37,7 @@ def parse_source(text: str) -> SourceSpec:
         raise UsageError("empty --source", "give a camera (picam, 0, /dev/video0), a file, a folder, a glob or a URL")
     if m := _PICAM.match(s):
         return SourceSpec("picamera", s, int(m.group(1) or 0))
-    if s.isdigit():
+    if s.isascii() and s.isdigit():  # str.isdigit() also accepts '¹', which int() refuses (found by tests/test_fuzz.py)
         return SourceSpec("webcam", s, int(s))
     if m := _DEVICE.match(s):
         return SourceSpec("webcam", s, int(m.group(1)))

@@ -193,9 +193,7 @@ def test_broken_jpegs_in_a_stream_are_skipped_without_a_reconnect(bottle_jpegs: 
             source.close()
 
 
-def test_a_camera_back_in_another_resolution_delivers_frames_of_the_new_size(
-    bottle_jpegs: list[bytes], asl_video: object
-) -> None:
+def test_a_camera_back_in_another_resolution_delivers_frames_of_the_new_size(bottle_jpegs: list[bytes], asl_video: object) -> None:
     from tests.sources.mjpeg_server import encode_jpegs, read_video_frames
 
     asl = encode_jpegs(read_video_frames(str(asl_video), 12))  # 640x480, the bottle clip is 640x360

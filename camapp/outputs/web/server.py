@@ -158,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             if self._send_body:
                 self.connection.settimeout(SEND_TIMEOUT_S)
                 self._send_frames(b, start)
-        except (ConnectionError, TimeoutError, socket.timeout, OSError):
+        except (ConnectionError, TimeoutError, OSError):
             pass  # the viewer left or stopped reading: its thread ends, nobody else notices
         finally:
             if self._send_body:

@@ -117,7 +117,7 @@ class WebSink:
             image = annotate(frame.image, results, hud, o.top_k) if o.overlay else frame.image
         if o.stream_width and image.shape[1] > o.stream_width:
             h = round(image.shape[0] * o.stream_width / image.shape[1])
-            image = cv2.resize(image, (o.stream_width, h), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(image, (o.stream_width, h), interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
         return image
 
     # -- what the routes serve ------------------------------------------------------------
@@ -148,9 +148,10 @@ class WebSink:
             "viewers": self.broadcaster.viewers,
         }
         if self.events is not None:
-            out["counts"] = self.events.detector.counts()
-            out["top_class"] = self.events.detector.top_class
-            out["events"] = [e.to_dict() for e in reversed(self.events.recent)]
+            state = self.events.state()
+            out["counts"] = state.counts
+            out["top_class"] = state.top_class
+            out["events"] = [e.to_dict() for e in reversed(state.recent)]
         for extra in self.status_extras:
             out.update(extra())
         return out
@@ -160,18 +161,19 @@ class WebSink:
         with self._lock:
             totals = dict(self._totals)
         out = [
-            per_label("camapp_detections_total", "Objects of each label over all processed frames (classifiers: frames it was the top class).",
+            per_label("camapp_detections_total", "Objects of each label over all processed frames (classifiers: frames it was top).",
                       "counter", totals),
             gauge("camapp_http_viewers", "MJPEG stream viewers connected now.", self.broadcaster.viewers),
-            counter("camapp_http_frames_encoded_total", "JPEGs encoded for the web view (once per frame for all viewers).", c.encoded),
-            counter("camapp_http_frames_skipped_total", "Stream frames slow viewers skipped because a newer one was ready.", c.client_skipped),
+            counter("camapp_http_frames_encoded_total", "JPEGs encoded for the web view (once for all viewers).", c.encoded),
+            counter("camapp_http_frames_skipped_total", "Stream frames slow viewers skipped for a newer one.", c.client_skipped),
             counter("camapp_output_errors_total", "Items an output failed to deliver.", c.errors, output="web"),
         ]
         if self.events is not None:
-            out.append(per_label("camapp_objects", "Debounced number of objects of each label in view now.", "gauge", self.events.detector.counts()))
+            state = self.events.state()
+            out.append(per_label("camapp_objects", "Debounced number of objects of each label in view now.", "gauge", state.counts))
             m = counter("camapp_events_total", "Change events emitted, by type.")
             for kind in ("appeared", "left", "count", "class_changed"):
-                m.add(self.events.totals.get(kind, 0), type=kind)
+                m.add(state.totals.get(kind, 0), type=kind)
             out.append(m)
         return out
 

@@ -1,0 +1,47 @@
+"""The live-mode check of `camapp bench pipeline --realtime`: a source paced at its own frame rate.
+
+A camera delivers frames at its rate whether or not inference keeps up. With the one-frame live
+slot, a frame waits at most for the invoke in progress, so the frame-to-result latency should stay
+within about 1.5x the invoke time (no queue of old frames), and an idle pipeline must not spin:
+CPU per frame should stay close to what the same work costs when frames come as fast as possible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from camapp.bench.measure import Stopwatch
+from camapp.inference.tasks import Model
+from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.sources import SourceOptions, open_source
+
+
+def bench_live(model: Model, source: str, frames: int, work_cpu_ms: float) -> dict[str, Any]:
+    from camapp.bench.pipeline import BenchSink
+
+    src = open_source(source, SourceOptions(realtime=True))
+    src.open()
+    sink = BenchSink()
+    try:
+        pipeline = Pipeline(src, model, [sink], PipelineOptions(mode="live", max_frames=frames))
+        watch = Stopwatch().start()
+        summary = pipeline.run()
+        measure = watch.stop(summary.frames_read)
+    finally:
+        src.close()
+    invoke = pipeline.stages.hist["invoke"]
+    invoke_p50 = invoke.percentile(50)
+    return {
+        "threads": model.options.threads,
+        "source_fps": src.fps or 0.0,
+        "frames_read": summary.frames_read,
+        "processed": summary.processed,
+        "skipped": summary.skipped,
+        "latency_ms": {"p50": round(summary.latency_p50_ms, 3), "p95": round(summary.latency_p95_ms, 3)},
+        "invoke_ms": {"p50": round(invoke_p50, 3), "p95": round(invoke.percentile(95), 3)},
+        "latency_p95_over_invoke": round(summary.latency_p95_ms / invoke_p50, 3) if invoke_p50 else None,
+        "cpu_ms_per_frame": round(measure.cpu_ms_per_frame, 3),
+        "work_cpu_ms_per_frame": round(work_cpu_ms, 3),
+        "stages_ms": pipeline.stages.to_dict(),
+        "results_attached_to_wrong_frame": sink.mismatched,
+    }

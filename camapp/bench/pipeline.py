@@ -1,0 +1,127 @@
+"""`camapp bench pipeline`: what the pipeline costs around the model, measured in one run.
+
+Variants, all on the same model, thread count and frames:
+  invoke_only    (a) set_tensor + invoke on frames already decoded and preprocessed: the limit
+  plain_loop     (b) read, convert, resize, invoke, draw, one frame at a time (plain.py)
+  camapp         (c) camapp's Pipeline, file mode, overlay on, a sink that takes the annotated frame
+  camapp_memory  (c) on frames decoded into memory first, as a camera's ISP hands them over
+  camapp_web     (c) with the web view on and one MJPEG client connected
+
+The variants run interleaved, round after round, and every figure is the median over rounds, so
+a background job on the machine slows all of them alike instead of whichever ran at that moment;
+ratios are medians of per-round ratios for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from camapp.bench.live import bench_live
+from camapp.bench.measure import Measure, machine, median
+from camapp.bench.plain import plain_loop
+from camapp.bench.variants import MEMORY_FRAMES, MemorySource, camapp_run, camapp_web_run, count_frames, decode_frames, invoke_only
+from camapp.frames import Frame, Image
+from camapp.inference.tasks import Model, ModelOptions
+from camapp.sources import SourceOptions, open_source
+
+VARIANTS = ("invoke_only", "plain_loop", "camapp", "camapp_memory", "camapp_web")
+
+
+@dataclass(frozen=True)
+class PipelineBenchOptions:
+    source: str
+    model: ModelOptions  # threads is overridden by `threads`
+    threads: tuple[int, ...] = (2,)
+    frames: int = 300
+    rounds: int = 3
+    encode: bool = False  # the sink JPEG-encodes every annotated frame (what a naive viewer would cost)
+    web: bool = True  # run camapp_web when the web output is installed
+    live_frames: int = 0  # > 0: also run live mode on the source paced at its own rate (--realtime)
+
+
+# -- one thread count, all variants, interleaved rounds -----------------------------------
+def bench_threads(opts: PipelineBenchOptions, threads: int, frames: int, memory: list[Image]) -> dict[str, Any]:
+    model = Model(ModelOptions(**{**opts.model.__dict__, "threads": threads}))
+    tensors = [model.new_input() for _ in range(min(len(memory), 16))]
+    for image, tensor in zip(memory, tensors, strict=False):
+        model.prepare(Frame(image, 0, 0, "bench"), tensor)
+    invoke_only(model, tensors, 20)  # warm-up: first invokes pay for allocation and caches
+    rounds: list[dict[str, Any]] = []
+    for _ in range(opts.rounds):
+        r: dict[str, Any] = {"invoke_only": invoke_only(model, tensors, frames)}
+        r["plain_loop"] = plain_loop(opts.source, model.options.path, model.labels, threads, frames, model.options.threshold)
+        r["camapp"] = camapp_run(model, open_source(opts.source, SourceOptions()), frames, opts.encode)
+        r["camapp_memory"] = camapp_run(model, MemorySource(memory, frames), frames, opts.encode)
+        if opts.web:
+            web = camapp_web_run(model, opts.source, frames, opts.encode)
+            if web is not None:
+                r["camapp_web"] = web
+        rounds.append(r)
+    out = summarise(threads, rounds)
+    if opts.live_frames:
+        out["live"] = bench_live(model, opts.source, opts.live_frames, out["cpu_ms_per_frame"]["camapp"])
+    return out
+
+
+def _measure(value: Any) -> Measure:
+    return value if isinstance(value, Measure) else value["measure"]
+
+
+def summarise(threads: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    names = [v for v in VARIANTS if v in rounds[0]]
+    fps = {v: round(median([_measure(r[v]).fps for r in rounds]), 2) for v in names}
+    cpu = {v: round(median([_measure(r[v]).cpu_ms_per_frame for r in rounds]), 3) for v in names}
+
+    def ratio(num: str, den: str) -> float | None:
+        if num not in names or den not in names:
+            return None
+        return round(median([_measure(r[num]).fps / _measure(r[den]).fps for r in rounds]), 3)
+
+    stages = {}
+    for stage in rounds[0]["camapp"]["stages"]:
+        per_round = [r["camapp"]["stages"].get(stage) for r in rounds]
+        stages[stage] = {k: round(median([s[k] for s in per_round if s]), 4) for k in ("mean", "p50", "p95")}
+    out: dict[str, Any] = {
+        "threads": threads,
+        "fps": fps,
+        "ms_per_frame": {v: round(1000 / f, 3) if f else None for v, f in fps.items()},
+        "cpu_ms_per_frame": cpu,
+        "ratios": {
+            "c/a": ratio("camapp", "invoke_only"),
+            "c/b": ratio("camapp", "plain_loop"),
+            "b/a": ratio("plain_loop", "invoke_only"),
+            "c_memory/a": ratio("camapp_memory", "invoke_only"),
+            "c_web/a": ratio("camapp_web", "invoke_only"),
+        },
+        "camapp_stages_ms": stages,
+        "camapp_latency_ms": {k: round(median([r["camapp"]["latency"][k] for r in rounds]), 3) for k in ("p50", "p95")},
+        "results_attached_to_wrong_frame": sum(r[v]["mismatched"] for r in rounds for v in names if isinstance(r[v], dict)),
+        "rounds_fps": [{v: round(_measure(r[v]).fps, 2) for v in names} for r in rounds],
+    }
+    if "camapp_web" in names:
+        out["web"] = {
+            "jpegs_encoded": median([r["camapp_web"]["jpegs_encoded"] for r in rounds]),
+            "note": "one MJPEG client, default stream_fps",
+        }
+    return out
+
+
+def bench_pipeline(opts: PipelineBenchOptions) -> dict[str, Any]:
+    """All thread counts; the best one is the thread count at which camapp itself is fastest."""
+    memory = decode_frames(opts.source, MEMORY_FRAMES)
+    frames = count_frames(opts.source, opts.frames)
+    runs = [bench_threads(opts, t, frames, memory) for t in opts.threads]
+    best = max(runs, key=lambda r: r["fps"]["camapp"])
+    h, w = memory[0].shape[:2]
+    return {
+        "benchmark": "pipeline",
+        "source": {"path": opts.source, "width": w, "height": h, "frames": frames},
+        "model": {"path": opts.model.path, "threads": list(opts.threads)},
+        "rounds": opts.rounds,
+        "encode": opts.encode,
+        "host": machine(),
+        "best_threads": best["threads"],
+        "best": {k: best[k] for k in ("fps", "ratios", "camapp_stages_ms", "camapp_latency_ms", "cpu_ms_per_frame", "live") if k in best},
+        "runs": runs,
+    }

@@ -1,0 +1,192 @@
+"""No crash on bad data in a running service: a full disk, a frame size that changes, corrupt frames.
+
+Every fault is real: a 200 KB tmpfs that fills up, a stream that comes back in another resolution,
+broken JPEGs inside a real MJPEG stream, two real clips of different sizes one after the other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from camapp.frames import Frame, Size
+from camapp.inference.tasks import Model, ModelOptions
+from camapp.outputs.guard import GuardedSink
+from camapp.outputs.jsonl import JsonLinesSink
+from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder
+from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.sources import SourceOptions, open_source
+from tests.service_process import CamappProcess, json_lines, wait_until
+from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames
+
+CLASSIFIER = "mobilenet_v1_0.25_128_quant.tflite"
+
+
+def _can_mount_tmpfs() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(_in_tiny_tmpfs("/tmp", ["true"]), capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def _in_tiny_tmpfs(folder: str, cmd: list[str]) -> list[str]:
+    """Run cmd in a private mount namespace where `folder` is a 200 KB tmpfs: a disk that fills up."""
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    script = 'mount -t tmpfs -o size=200k camapp-full-disk "$1" && shift && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", *user, "sh", "-c", script, "sh", folder, *cmd]
+
+
+def test_a_full_disk_stops_saving_snapshots_says_so_once_and_the_run_goes_on(tmp_path: Path, images_dir: Path, models_dir: Path) -> None:
+    if not _can_mount_tmpfs():
+        pytest.skip("needs root or unprivileged user namespaces to mount a small tmpfs")
+    shots, results = tmp_path / "shots", tmp_path / "results.jsonl"
+    shots.mkdir()
+    # The shared photos (large JPEGs and BMPs), five times round: the disk is full after a few.
+    cmd = [
+        sys.executable,
+        "-m",
+        "camapp",
+        "run",
+        "--source",
+        str(images_dir),
+        "--loop",
+        "--max-frames",
+        "40",
+        "--model",
+        str(models_dir / CLASSIFIER),
+        "--save",
+        str(shots),
+        "-o",
+        str(results),
+    ]
+    proc = subprocess.run(_in_tiny_tmpfs(str(shots), cmd), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json_lines(results)) == 40, "every frame was still processed"
+    failures = [ln for ln in proc.stderr.splitlines() if "failed" in ln and str(shots) in ln]
+    assert len(failures) == 1, proc.stderr
+    assert "stopped it" in failures[0] and "cannot write image" in failures[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_guarded_output_retries_and_says_when_it_works_again(tmp_path: Path, bottle_frame: Frame) -> None:
+    folder = tmp_path / "shots"
+    sink = GuardedSink(ImageFolderRecorder(str(folder)), "images", retry_after=0.0)
+    sink.write(bottle_frame, None, None, True)
+    shutil.rmtree(folder)  # the folder vanished (a USB stick pulled out)
+    sink.write(bottle_frame, None, None, True)
+    assert sink.degraded and "cannot write image" in sink.last_error
+    folder.mkdir()
+    sink.write(bottle_frame, None, None, True)
+    assert not sink.degraded and len(list(folder.iterdir())) == 1
+
+
+@pytest.fixture
+def bottle_frame(videos_dir: Path) -> Frame:
+    return Frame(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 1)[0], 0, time.monotonic_ns(), "cam")
+
+
+class TwoClips:
+    """A Source that plays one real clip, then another of a different size: a camera changing mode."""
+
+    def __init__(self, first: str, second: str) -> None:
+        self.parts = [open_source(first, SourceOptions()), open_source(second, SourceOptions())]
+        self.source_id = "two-clips"
+        self._i = self._index = 0
+
+    is_live = False
+    fps = 30.0
+
+    @property
+    def size(self) -> Size | None:
+        return self.parts[0].size
+
+    def open(self) -> None:
+        for part in self.parts:
+            part.open()
+
+    def read(self) -> Frame | None:
+        while self._i < len(self.parts):
+            frame = self.parts[self._i].read()
+            if frame is not None:
+                frame.index, self._index = self._index, self._index + 1
+                return frame
+            self._i += 1
+        return None
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+
+def test_a_frame_size_that_changes_mid_run_is_inferred_and_recorded_at_the_first_size(
+    tmp_path: Path, videos_dir: Path, models_dir: Path
+) -> None:
+    source = TwoClips(str(videos_dir / "asl_gestures_book.mkv"), str(videos_dir / "bottle-detection.mp4"))
+    model = Model(ModelOptions(str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite")))
+    video, results = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    sinks = [VideoRecorder(str(video), 30.0), JsonLinesSink(str(results))]
+    source.open()
+    try:
+        Pipeline(source, model, sinks, PipelineOptions(mode="file", max_frames=160)).run()  # type: ignore[arg-type]
+    finally:
+        for sink in sinks:
+            sink.close()
+        source.close()
+    sizes = [(line["width"], line["height"]) for line in json_lines(results)]
+    assert sizes[:109] == [(640, 480)] * 109 and sizes[109:] == [(640, 360)] * 51, "results describe each frame's own size"
+    cap = cv2.VideoCapture(str(video))
+    shapes = []
+    while (ok_frame := cap.read())[0]:
+        shapes.append(ok_frame[1].shape[:2])
+    cap.release()
+    assert len(shapes) == 160 and set(shapes) == {(480, 640)}, "one video, one frame size: later frames are resized"
+
+
+def test_a_stream_back_in_another_resolution_keeps_running_and_recording(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
+    bottle = encode_jpegs(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 24))  # 640x360
+    asl = encode_jpegs(read_video_frames(str(videos_dir / "asl_gestures_book.mkv"), 24))  # 640x480
+    video, results = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    with MjpegServer(bottle, fps=25, repeat=True) as server:
+        proc = CamappProcess(
+            ["run", "--source", server.url, "--model", str(models_dir / CLASSIFIER), "--save", str(video), "-o", str(results)],
+            tmp_path,
+            {"CAMAPP_SERVICE_RECONNECT_MAX": "1"},
+        )
+        try:
+            wait_until(lambda: len(json_lines(results)) >= 20, what="frames", proc=proc)
+            server.stop()
+            server.frames = asl
+            server.start()
+            wait_until(lambda: any(line["height"] == 480 for line in json_lines(results)), what="frames of the new size", proc=proc)
+            seen = len(json_lines(results))
+            wait_until(lambda: len(json_lines(results)) >= seen + 20, what="more frames of the new size", proc=proc)
+            code, _ = proc.stop(timeout=5)
+        finally:
+            proc.kill()
+    assert code == 0, proc.log()
+    cap = cv2.VideoCapture(str(video))
+    ok, first = cap.read()
+    cap.release()
+    assert ok and first.shape[:2] == (360, 640)
+
+
+def test_broken_jpegs_in_a_live_stream_do_not_stop_the_run(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
+    good = encode_jpegs(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 10))
+    garbage = [good[0][:3000], b"\xff\xd8" + bytes(range(256)) * 8, b"<html>502 Bad Gateway</html>"]
+    results = tmp_path / "out.jsonl"
+    with MjpegServer(good + garbage, fps=50, repeat=True) as server:
+        proc = CamappProcess(["run", "--source", server.url, "--model", str(models_dir / CLASSIFIER), "-o", str(results)], tmp_path)
+        try:
+            wait_until(lambda: len(json_lines(results)) >= 50, what="frames through five rounds of garbage", proc=proc)
+            code, _ = proc.stop(timeout=5)
+        finally:
+            proc.kill()
+    assert code == 0, proc.log()
+    assert "Traceback" not in proc.log()

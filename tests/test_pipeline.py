@@ -1,0 +1,277 @@
+"""The pipeline's contract: live mode skips stale frames and counts them, file mode processes every
+frame in order, results always belong to the frame they are delivered with, run-every-N reuses the
+last result, and an error in any thread reaches the caller.
+
+Frames are real (decoded from the shared person video) and so is the model wherever the behaviour
+does not depend on controlling when inference finishes; where it does, clearly named fake models
+stand in (GatedModel, RecordingModel).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from camapp.errors import InferenceError, OutputError, SourceError
+from camapp.frames import Frame, Image, Size
+from camapp.inference.tasks import Model, ModelOptions
+from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.results import Results
+from camapp.sources import SourceOptions, open_source
+
+VIDEO = "one-by-one-person-detection.mp4"
+
+
+@pytest.fixture(scope="module")
+def frames(videos_dir: Path) -> list[Image]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(videos_dir / VIDEO))
+    images = []
+    while len(images) < 60:
+        ok, image = cap.read()
+        assert ok
+        images.append(image)
+    return images
+
+
+@pytest.fixture(scope="module")
+def detector(models_dir: Path) -> Model:
+    return Model(ModelOptions(str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"), str(models_dir / "coco_labels.txt")))
+
+
+class FakeSource:
+    """Real frames from memory; `live` picks the mode, `fail_at` raises like a camera that disappears."""
+
+    def __init__(self, images: list[Image], count: int, live: bool = False, fail_at: int | None = None) -> None:
+        self.images, self.count, self.live, self.fail_at = images, count, live, fail_at
+        self.source_id = "fake"
+        self.index = 0
+        self.exhausted = threading.Event()  # set once read() has returned its last frame
+
+    is_live = property(lambda self: self.live)
+    fps = None
+    size = property(lambda self: Size(self.images[0].shape[1], self.images[0].shape[0]))
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        if self.fail_at is not None and self.index == self.fail_at:
+            raise SourceError("camera unplugged")
+        if self.index >= self.count:
+            self.exhausted.set()
+            return None
+        frame = Frame(self.images[self.index % len(self.images)], self.index, time.monotonic_ns(), self.source_id)
+        self.index += 1
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+class RecordingModel:
+    """A fake model (run() only) that records which frames it saw and names them in its results."""
+
+    def __init__(self, name: str = "recording", fail_at: int | None = None) -> None:
+        self.name, self.fail_at = name, fail_at
+        self.seen: list[int] = []
+
+    def run(self, frame: Frame) -> Results:
+        if frame.index == self.fail_at:
+            raise InferenceError("inference failed: fake")
+        self.seen.append(frame.index)
+        h, w = frame.image.shape[:2]
+        return Results("classify", self.name, frame.index, frame.timestamp_ns, w, h, 1.0)
+
+
+class GatedModel(RecordingModel):
+    """A fake model whose first inference waits until `gate` is set: the camera keeps delivering meanwhile."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__("gated")
+        self.gate = gate
+
+    def run(self, frame: Frame) -> Results:
+        if not self.seen:
+            assert self.gate.wait(30)
+        return super().run(frame)
+
+
+class CollectingSink:
+    def __init__(self, wants_pixels: bool = False) -> None:
+        self.wants_pixels = wants_pixels
+        self.calls: list[tuple[Frame, Image | None, Results | None, bool]] = []
+
+    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+        self.calls.append((frame, annotated, results, fresh))
+
+    def close(self) -> None:
+        pass
+
+
+def run(source, model, sinks, **options) -> Pipeline:  # type: ignore[no-untyped-def]
+    pipeline = Pipeline(source, model, sinks, PipelineOptions(**options))
+    pipeline.run()
+    return pipeline
+
+
+# -- file mode ----------------------------------------------------------------------------
+def test_file_mode_processes_every_frame_of_a_real_video_in_order(videos_dir):
+    source = open_source(str(videos_dir / VIDEO), SourceOptions())
+    source.open()
+    model, sink = RecordingModel(), CollectingSink()
+    pipeline = run(source, model, [sink], max_frames=50)
+    source.close()
+
+    assert model.seen == list(range(50))
+    assert [frame.index for frame, *_ in sink.calls] == list(range(50))
+    assert all(fresh and results.frame_index == frame.index for frame, _, results, fresh in sink.calls)
+    summary = pipeline.stats.summary()
+    assert (summary.frames_read, summary.processed, summary.skipped) == (50, 50, 0)
+
+
+def test_real_detections_reach_the_sinks_with_the_frame_they_were_computed_on(frames, detector):
+    # The pipeline prepares frames on its capture thread and invokes on the worker; the outcome
+    # must be exactly what running the model on each frame alone gives, frame for frame.
+    expected = [detector.run(Frame(image, i, 0, "fake")).detections for i, image in enumerate(frames[:40])]
+    sink = CollectingSink()
+    pipeline = run(FakeSource(frames, 40), detector, [sink])
+
+    assert [frame.index for frame, *_ in sink.calls] == list(range(40))
+    for frame, _, results, _ in sink.calls:
+        assert results.frame_index == frame.index
+        assert [(d.label, round(d.score, 4), d.box) for d in results.detections] == [
+            (d.label, round(d.score, 4), d.box) for d in expected[frame.index]
+        ]
+    assert any(results.detections for *_, results, _ in sink.calls), "the video shows people: some frame must have a detection"
+    assert pipeline.stages.hist["preprocess"].count == 40  # preprocessing ran on the capture thread
+
+
+def test_run_every_n_infers_every_nth_frame_and_keeps_the_last_result_between(frames):
+    model, sink = RecordingModel(), CollectingSink()
+    run(FakeSource(frames, 10), model, [sink], every=3)
+
+    assert model.seen == [0, 3, 6, 9]
+    got = [(frame.index, results.frame_index, fresh) for frame, _, results, fresh in sink.calls]
+    assert got == [(i, i - i % 3, i % 3 == 0) for i in range(10)]
+
+
+# -- live mode ----------------------------------------------------------------------------
+def test_the_live_slot_replaces_frames_that_arrive_while_inference_is_busy_and_counts_them(frames):
+    gate = threading.Event()
+    source = FakeSource(frames, 30, live=True)
+    model, sink = GatedModel(gate), CollectingSink()
+    pipeline = Pipeline(source, model, [sink], PipelineOptions())
+    # Inference of frame 0 is held until the camera has delivered all 30 frames.
+    threading.Thread(target=lambda: (source.exhausted.wait(30), gate.set()), daemon=True).start()
+    summary = pipeline.run()
+
+    assert pipeline.live
+    assert model.seen == [0, 29]  # the stale frames 1..28 were never inferred: the newest one was
+    assert summary.frames_read == 30
+    assert summary.skipped == 28
+    assert summary.processed + summary.skipped == summary.frames_read
+    assert [(f.index, r.frame_index) for f, _, r, _ in sink.calls] == [(0, 0), (29, 29)]
+
+
+def test_live_mode_recycles_input_buffers_instead_of_allocating_one_per_frame(frames, detector):
+    allocations = []
+    original = detector.new_input
+
+    def counting_new_input():  # type: ignore[no-untyped-def]
+        allocations.append(1)
+        return original()
+
+    detector.new_input = counting_new_input  # type: ignore[method-assign]
+    try:
+        sink = CollectingSink()
+        summary = Pipeline(FakeSource(frames, 120, live=True), detector, [sink], PipelineOptions()).run()
+    finally:
+        del detector.new_input
+    assert summary.frames_read == 120
+    assert len(allocations) <= 4  # one being filled, one waiting, one being invoked (+1 at most)
+    assert all(r.frame_index == f.index for f, _, r, fresh in sink.calls if fresh)
+
+
+def test_a_live_run_ends_when_stop_is_set(frames):
+    stop = threading.Event()
+
+    class StoppingSink(CollectingSink):
+        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
+            super().write(frame, annotated, results, fresh)
+            if len(self.calls) == 20:
+                stop.set()
+
+    sink = StoppingSink()
+    Pipeline(FakeSource(frames, 10**9, live=True), RecordingModel(), [sink], PipelineOptions(), stop).run()
+    assert 20 <= len(sink.calls) < 10**9
+
+
+# -- overlay ------------------------------------------------------------------------------
+def test_the_overlay_is_drawn_on_a_copy_and_only_when_a_sink_wants_pixels(frames, detector):
+    pixels, plain = CollectingSink(wants_pixels=True), CollectingSink()
+    originals = [image.copy() for image in frames[:5]]
+    run(FakeSource(frames, 5), detector, [pixels, plain])
+
+    for (frame, annotated, _, _), (_, none, _, _) in zip(pixels.calls, plain.calls, strict=True):
+        assert none is None
+        assert annotated is not None and annotated is not frame.image
+        assert not np.array_equal(annotated, frame.image)  # at least the HUD was drawn
+    assert all(np.array_equal(a, b) for a, b in zip(originals, frames[:5], strict=True))  # frames untouched
+
+    nothing = CollectingSink(wants_pixels=True)
+    run(FakeSource(frames, 3), detector, [nothing], overlay=False)
+    assert all(annotated is None for _, annotated, _, _ in nothing.calls)
+
+
+# -- errors reach the caller --------------------------------------------------------------
+def test_an_exception_in_the_capture_thread_propagates_to_the_caller_after_the_frames_before_it(frames):
+    sink = CollectingSink()
+    with pytest.raises(SourceError, match="camera unplugged"):
+        run(FakeSource(frames, 50, fail_at=5), RecordingModel(), [sink])
+    assert [f.index for f, *_ in sink.calls] == [0, 1, 2, 3, 4]
+
+
+def test_an_exception_in_the_model_propagates_and_stops_the_capture_thread(frames):
+    pipeline = Pipeline(FakeSource(frames, 10**9, live=True), RecordingModel(fail_at=3), [], PipelineOptions())
+    with pytest.raises(InferenceError):
+        pipeline.run()
+    assert pipeline._capture_thread is not None and not pipeline._capture_thread.is_alive()
+
+
+def test_an_exception_in_a_sink_propagates_instead_of_hanging_the_pipeline(frames):
+    class BrokenSink(CollectingSink):
+        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
+            if frame.index == 2:
+                raise OutputError("disk full")
+
+    with pytest.raises(OutputError, match="disk full"):
+        run(FakeSource(frames, 10**9), RecordingModel(), [BrokenSink()])
+
+
+# -- the service's hook -------------------------------------------------------------------
+def test_swapping_the_model_mid_run_never_mixes_frames_and_models(frames, detector, models_dir):
+    other = Model(ModelOptions(str(models_dir / "mobilenet_v1_0.25_128_quant.tflite"), str(models_dir / "imagenet_labels.txt")))
+    holder: dict[str, Pipeline] = {}
+
+    class SwappingSink(CollectingSink):
+        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
+            super().write(frame, annotated, results, fresh)
+            if frame.index == 10:
+                holder["p"].swap_model(other)
+
+    sink = SwappingSink()
+    holder["p"] = Pipeline(FakeSource(frames, 40), detector, [sink], PipelineOptions())
+    holder["p"].run()
+
+    tasks = [r.task for *_, r, _ in sink.calls]
+    assert [f.index for f, *_ in sink.calls] == list(range(40))
+    assert all(r.frame_index == f.index for f, _, r, _ in sink.calls)
+    assert tasks[:11] == ["detect"] * 11 and tasks[-1] == "classify"
+    switch = tasks.index("classify")
+    assert tasks[switch:] == ["classify"] * (40 - switch)  # once swapped, never back
