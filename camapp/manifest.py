@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from camapp import download
+from camapp.checksums import file_digests, mismatch
 from camapp.errors import ConfigError, ModelError
 
 log = logging.getLogger("camapp")
@@ -200,7 +201,7 @@ def resolve_model(name: str, labels: str | None, cache_dir: str | None = None, m
         return ResolvedModel(expanded, labels, None)
     entry = find_entry(name)
     store = ModelStore.create(cache_dir, mirror)
-    path = store.find(entry)
+    path = store.find(entry) or in_folder_mirror(entry, store)
     if path is None:
 
         def announce(location: str) -> None:
@@ -208,6 +209,20 @@ def resolve_model(name: str, labels: str | None, cache_dir: str | None = None, m
 
         path = download.pull(entry, store, progress=sys.stderr.isatty(), announce=announce).path
     return ResolvedModel(str(path), labels or entry_labels(entry), entry)
+
+
+def in_folder_mirror(entry: ModelEntry, store: ModelStore) -> Path | None:
+    """A folder mirror (a fleet's shared mount, the test data) is read in place, not copied,
+    once the file there matches the manifest."""
+    if not store.mirror or "://" in store.mirror:
+        return None
+    candidate = Path(store.mirror).expanduser() / entry.file
+    if not candidate.is_file():
+        return None
+    wrong = mismatch(entry, file_digests(candidate))
+    if wrong:
+        raise ModelError(f"{candidate} in the model mirror is not the published file ({wrong})", "replace it with the published file")
+    return candidate
 
 
 def find_entry(model_id: str) -> ModelEntry:

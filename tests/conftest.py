@@ -8,6 +8,7 @@ user's offline fleet would reach them.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ VIDEOS = SHARED / "videos"
 # Tests (and the camapp processes they start) read models from the mirror, never from the
 # internet, and keep their download cache out of the user's home.
 os.environ.setdefault("CAMAPP_MODEL_MIRROR", str(MODELS))
+os.environ.setdefault("XDG_CACHE_HOME", str(Path(tempfile.mkdtemp(prefix="camapp-test-cache-"))))
 
 
 def _require(path: Path) -> Path:

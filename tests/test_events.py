@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -150,3 +153,19 @@ def test_longer_debouncing_gives_fewer_events_on_a_flickering_label(people_resul
     assert raw > three > two_seconds >= 4  # the people's visits remain, the flicker goes
     frame_changes = sum(1 for a, b in zip(people_results, people_results[1:], strict=False) if sorted(a.labels) != sorted(b.labels))
     assert raw <= frame_changes * 2
+
+
+def test_the_cli_writes_only_change_events_and_snapshots(models_dir: Path, videos_dir: Path, tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    proc = subprocess.run(
+        [sys.executable, "-m", "camapp", "run", "--source", str(videos_dir / "bottle-detection.mp4"), "--max-frames", "60",
+         "--model", str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"),
+         "--labels", str(models_dir / "coco_labels.txt"), "--events", "--snapshots", str(shots), "--snapshot-labels", "bottle"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert 1 <= len(events) < 20  # 60 frames of three bottles: changes only, not 60 lines
+    assert events[0]["event"] == "appeared" and events[0]["label"] == "bottle" and events[0]["count"] == 3
+    (snapshot,) = shots.iterdir()
+    assert snapshot.name.startswith("snapshot_") and snapshot.name.endswith("_bottle.jpg")

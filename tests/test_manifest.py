@@ -144,10 +144,28 @@ def test_an_unknown_id_points_to_models_list():
         resolve_model("mobilenet_v9", None)
 
 
-def test_an_id_is_pulled_from_the_mirror_on_first_use_with_a_message(models_dir, tmp_path, caplog):
+def test_a_folder_mirror_is_read_in_place_without_a_copy(models_dir, tmp_path):
     resolved = resolve_model("mobilenet_v2_1.0_224_quant", None, str(tmp_path / "cache"), str(models_dir))
-    assert resolved.path == str(tmp_path / "cache" / "mobilenet_v2_1.0_224_quant.tflite")
+    assert resolved.path == str(models_dir / "mobilenet_v2_1.0_224_quant.tflite")
     assert resolved.labels == entry_labels(ENTRIES["mobilenet_v2_1.0_224_quant"])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_damaged_file_in_a_folder_mirror_is_refused(models_dir, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    good = (models_dir / "mobilenet_v2_1.0_224_quant.tflite").read_bytes()
+    (mirror / "mobilenet_v2_1.0_224_quant.tflite").write_bytes(good[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="not the published file"):
+        resolve_model("mobilenet_v2_1.0_224_quant", None, str(tmp_path / "cache"), str(mirror))
+
+
+def test_an_id_is_pulled_from_an_http_mirror_on_first_use_with_a_message(models_dir, tmp_path, caplog):
+    from tests.model_mirror import MirrorServer
+
+    with MirrorServer(models_dir) as server:
+        resolved = resolve_model("mobilenet_v2_1.0_224_quant", None, str(tmp_path / "cache"), server.url)
+    assert resolved.path == str(tmp_path / "cache" / "mobilenet_v2_1.0_224_quant.tflite")
     assert "is not cached yet: downloading mobilenet_v2_1.0_224_quant.tflite" in caplog.text
 
 

@@ -90,7 +90,7 @@ def test_the_yaml_keys_select_the_same_way(tmp_path, models_dir):
     config = tmp_path / "camapp.yaml"
     config.write_text(f"model:\n  backbone: v3\n  task: classify\n  mirror: {models_dir}\n  cache_dir: {tmp_path / 'cache'}\n")
     options = model_options(load_config(str(config), env={}).model)
-    assert options.path == str(tmp_path / "cache" / "v3-small_224_1.0_uint8.tflite")
+    assert options.path == str(models_dir / "v3-small_224_1.0_uint8.tflite")  # a folder mirror is read in place
     assert options.labels and options.labels.endswith("imagenet_1001.txt")
 
 
@@ -103,7 +103,7 @@ def test_the_environment_selects_too(tmp_path, models_dir):
         "CAMAPP_MODEL_CACHE_DIR": str(tmp_path),
     }
     options = model_options(load_config(None, env=env).model)
-    assert options.path == str(tmp_path / "mobilenet_v1_0.5_160_quant.tflite")
+    assert options.path == str(models_dir / "mobilenet_v1_0.5_160_quant.tflite")
 
 
 def test_list_rows_tell_whether_a_model_is_cached(tmp_path, models_dir):

@@ -119,7 +119,10 @@ def test_the_stream_is_encoded_once_and_the_same_jpegs_go_to_every_viewer(detect
     stats = PipelineStats()
     web = make_web(stats)
     with running(bottle_video, detector, [web], stats, LIVE), viewer(web) as a, viewer(web) as b, viewer(web) as c:
-        got = {name: [r.next_jpeg() for _ in range(12)] for name, r in (("a", a), ("b", b), ("c", c))}
+        got: dict[str, list[bytes]] = {"a": [], "b": [], "c": []}
+        for _ in range(12):
+            for name, r in (("a", a), ("b", b), ("c", c)):
+                got[name].append(r.next_jpeg())
         encoded = web.broadcaster.counters.encoded
         assert web.broadcaster.viewers == 3
     for jpegs in got.values():

@@ -84,6 +84,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive for the page's status polling
     server_version = "camapp"
     sys_version = ""
+    timeout = 60  # an idle keep-alive connection gives its thread back after a minute
 
     ROUTES = {
         "/": "page",
