@@ -114,7 +114,9 @@ class MqttSink:
                 raise ConfigError(f"mqtt TLS files cannot be used: {exc}", "check mqtt.cafile, mqtt.certfile and mqtt.keyfile") from exc
             client.tls_insecure_set(cfg.tls_insecure)
         client.reconnect_delay_set(max(1, round(cfg.reconnect_min)), max(1, round(cfg.reconnect_max)))
-        client.max_queued_messages_set(cfg.queue)  # paho's own queue of unacknowledged QoS>0 messages
+        # paho's own queue only holds messages in flight (the worker waits while disconnected), plus
+        # the retained state re-sent on connect: bounded for safety, never the outage buffer.
+        client.max_queued_messages_set(max(cfg.queue, 1000))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from camapp.config import load_config
@@ -46,7 +48,7 @@ def test_events_counts_availability_and_discovery_reach_the_broker(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe], detector: Model, bottle_video: str
 ) -> None:
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
-    sink = MqttSink(mqtt_config(mosquitto), stream(), "ssd_mobilenet_v1")  # type: ignore[arg-type]
+    sink = MqttSink(mqtt_config(mosquitto, snapshot=True), stream(), "ssd_mobilenet_v1")  # type: ignore[arg-type]
     wait_until(sink.connected.is_set, 10, "camapp to connect")
     probe.wait_for("camapp/shelf/status", lambda m: m.text == "online")
     with running(bottle_video, detector, [sink], options=FILE_150) as pipeline:
@@ -71,6 +73,9 @@ def test_events_counts_availability_and_discovery_reach_the_broker(
     binary = late.wait_for("homeassistant/binary_sensor/shelf_bottle/config").json()
     assert binary["device_class"] == "occupancy" and binary["state_topic"] == "camapp/shelf/bottle"
     assert late.wait_for("homeassistant/sensor/shelf_last_event/config").json()["state_topic"] == "camapp/shelf/events"
+    assert late.wait_for("homeassistant/camera/shelf_snapshot/config").json()["topic"] == "camapp/shelf/snapshot"
+    snapshot = cv2.imdecode(np.frombuffer(late.wait_for("camapp/shelf/snapshot").payload, np.uint8), cv2.IMREAD_COLOR)
+    assert snapshot is not None and snapshot.shape == (360, 640, 3)  # the annotated frame of the last event
 
 
 def test_the_last_will_says_offline_when_camapp_is_killed(
