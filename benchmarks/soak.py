@@ -105,17 +105,18 @@ def sample(pid: int, tail: JsonlTail, started: float, prev: Sample | None) -> Sa
 
 
 def markdown(samples: list[Sample], args: argparse.Namespace, exit_code: int | None, stop_s: float | None) -> str:
-    marks = [s for s in samples if s.seconds < 1 or int(s.seconds) % (args.table_every) < args.interval] + samples[-1:]
-    seen: set[float] = set()
-    rows = []
-    for s in marks:
-        if s.seconds in seen:
-            continue
-        seen.add(s.seconds)
-        rows.append(
-            f"| {s.seconds / 60:5.1f} | {s.rss_mb:6.1f} | {s.hwm_mb:6.1f} | {s.threads} | {s.fds} | {s.frames_read} | "
-            f"{s.processed} | {s.skipped} | {s.window_fps:.1f} | {s.window_skipped_pct:.2f} |"
-        )
+    # The first sample, minute 1, every `table_every` seconds, and the last.
+    targets = [samples[0].seconds, 60.0, *range(args.table_every, int(samples[-1].seconds) + 1, args.table_every), samples[-1].seconds]
+    picked: list[Sample] = []
+    for t in targets:
+        s = min(samples, key=lambda x: abs(x.seconds - t))
+        if s not in picked:
+            picked.append(s)
+    rows = [
+        f"| {s.seconds / 60:5.1f} | {s.rss_mb:6.1f} | {s.hwm_mb:6.1f} | {s.threads} | {s.fds} | {s.frames_read} | "
+        f"{s.processed} | {s.skipped} | {s.window_fps:.1f} | {s.window_skipped_pct:.2f} |"
+        for s in sorted(picked, key=lambda x: x.seconds)
+    ]
     first = next((s for s in samples if s.seconds >= 60), samples[0])
     last = samples[-1]
     growth = last.rss_mb - first.rss_mb

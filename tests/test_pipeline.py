@@ -41,7 +41,9 @@ def frames(videos_dir: Path) -> list[Image]:
 
 @pytest.fixture(scope="module")
 def detector(models_dir: Path) -> Model:
-    return Model(ModelOptions(str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"), str(models_dir / "coco_labels.txt")))
+    return Model(
+        ModelOptions(str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"), str(models_dir / "coco_labels.txt"))
+    )
 
 
 class FakeSource:
@@ -49,6 +51,7 @@ class FakeSource:
 
     def __init__(self, images: list[Image], count: int, live: bool = False, fail_at: int | None = None) -> None:
         self.images, self.count, self.live, self.fail_at = images, count, live, fail_at
+        self.hold_second_frame: threading.Event | None = None  # deliver frame 1 only once this is set
         self.source_id = "fake"
         self.index = 0
         self.exhausted = threading.Event()  # set once read() has returned its last frame
@@ -63,6 +66,8 @@ class FakeSource:
     def read(self) -> Frame | None:
         if self.fail_at is not None and self.index == self.fail_at:
             raise SourceError("camera unplugged")
+        if self.index == 1 and self.hold_second_frame is not None:
+            assert self.hold_second_frame.wait(30)
         if self.index >= self.count:
             self.exhausted.set()
             return None
@@ -77,12 +82,12 @@ class FakeSource:
 class RecordingModel:
     """A fake model (run() only) that records which frames it saw and names them in its results."""
 
-    def __init__(self, name: str = "recording", fail_at: int | None = None) -> None:
-        self.name, self.fail_at = name, fail_at
+    def __init__(self, name: str = "recording", fail_after: int | None = None) -> None:
+        self.name, self.fail_after = name, fail_after
         self.seen: list[int] = []
 
     def run(self, frame: Frame) -> Results:
-        if frame.index == self.fail_at:
+        if len(self.seen) == self.fail_after:
             raise InferenceError("inference failed: fake")
         self.seen.append(frame.index)
         h, w = frame.image.shape[:2]
@@ -95,9 +100,11 @@ class GatedModel(RecordingModel):
     def __init__(self, gate: threading.Event) -> None:
         super().__init__("gated")
         self.gate = gate
+        self.started = threading.Event()  # set when the first inference has begun
 
     def run(self, frame: Frame) -> Results:
         if not self.seen:
+            self.started.set()
             assert self.gate.wait(30)
         return super().run(frame)
 
@@ -166,8 +173,9 @@ def test_the_live_slot_replaces_frames_that_arrive_while_inference_is_busy_and_c
     gate = threading.Event()
     source = FakeSource(frames, 30, live=True)
     model, sink = GatedModel(gate), CollectingSink()
+    source.hold_second_frame = model.started
     pipeline = Pipeline(source, model, [sink], PipelineOptions())
-    # Inference of frame 0 is held until the camera has delivered all 30 frames.
+    # Inference of frame 0 starts, then is held until the camera has delivered all 30 frames.
     threading.Thread(target=lambda: (source.exhausted.wait(30), gate.set()), daemon=True).start()
     summary = pipeline.run()
 
@@ -214,19 +222,22 @@ def test_a_live_run_ends_when_stop_is_set(frames):
 
 # -- overlay ------------------------------------------------------------------------------
 def test_the_overlay_is_drawn_on_a_copy_and_only_when_a_sink_wants_pixels(frames, detector):
-    pixels, plain = CollectingSink(wants_pixels=True), CollectingSink()
     originals = [image.copy() for image in frames[:5]]
-    run(FakeSource(frames, 5), detector, [pixels, plain])
-
-    for (frame, annotated, _, _), (_, none, _, _) in zip(pixels.calls, plain.calls, strict=True):
-        assert none is None
+    pixels = CollectingSink(wants_pixels=True)
+    run(FakeSource(frames, 5), detector, [pixels])
+    for frame, annotated, _, _ in pixels.calls:
         assert annotated is not None and annotated is not frame.image
         assert not np.array_equal(annotated, frame.image)  # at least the HUD was drawn
     assert all(np.array_equal(a, b) for a, b in zip(originals, frames[:5], strict=True))  # frames untouched
 
-    nothing = CollectingSink(wants_pixels=True)
-    run(FakeSource(frames, 3), detector, [nothing], overlay=False)
-    assert all(annotated is None for _, annotated, _, _ in nothing.calls)
+    plain = CollectingSink()  # results only (JSON lines, MQTT): no pixels are drawn at all
+    pipeline = run(FakeSource(frames, 5), detector, [plain])
+    assert all(annotated is None for _, annotated, _, _ in plain.calls)
+    assert pipeline.stages.hist["overlay"].count == 0
+
+    switched_off = CollectingSink(wants_pixels=True)
+    run(FakeSource(frames, 3), detector, [switched_off], overlay=False)
+    assert all(annotated is None for _, annotated, _, _ in switched_off.calls)
 
 
 # -- errors reach the caller --------------------------------------------------------------
@@ -238,7 +249,7 @@ def test_an_exception_in_the_capture_thread_propagates_to_the_caller_after_the_f
 
 
 def test_an_exception_in_the_model_propagates_and_stops_the_capture_thread(frames):
-    pipeline = Pipeline(FakeSource(frames, 10**9, live=True), RecordingModel(fail_at=3), [], PipelineOptions())
+    pipeline = Pipeline(FakeSource(frames, 10**9, live=True), RecordingModel(fail_after=3), [], PipelineOptions())
     with pytest.raises(InferenceError):
         pipeline.run()
     assert pipeline._capture_thread is not None and not pipeline._capture_thread.is_alive()

@@ -50,7 +50,7 @@ def load_image_set(path: str) -> list[LabelledImage]:
 
 
 def _from_folders(root: str) -> list[LabelledImage]:
-    items = []
+    items: list[LabelledImage] = []
     for name in sorted(os.listdir(root)):
         folder = os.path.join(root, name)
         if os.path.isdir(folder):

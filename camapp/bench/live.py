@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from camapp.bench.measure import Stopwatch
+from camapp.bench.variants import BenchSink
 from camapp.inference.tasks import Model
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.sources import SourceOptions, open_source
 
 
 def bench_live(model: Model, source: str, frames: int, work_cpu_ms: float) -> dict[str, Any]:
-    from camapp.bench.pipeline import BenchSink
-
     src = open_source(source, SourceOptions(realtime=True))
     src.open()
     sink = BenchSink()

@@ -84,12 +84,12 @@ class MemorySource:
 
 def decode_frames(path: str, count: int) -> list[Image]:
     capture = cv2.VideoCapture(path)
-    images = []
+    images: list[Image] = []
     while len(images) < count:
         ok, image = capture.read()
         if not ok:
             break
-        images.append(image)
+        images.append(image)  # type: ignore[arg-type]  # cv2 stubs say Mat; it is a uint8 array
     capture.release()
     if not images:
         raise InputError(f"cannot decode video file {path}", "check that it is a video OpenCV can read (mp4, mkv, avi)")

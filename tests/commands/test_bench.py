@@ -1,0 +1,140 @@
+"""camapp bench models / pipeline, end to end: real models, real images, a real video, the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import pytest
+
+from tests.commands.conftest import assert_one_line_error, run_camapp
+
+EXPECTED = {
+    "grace_hopper.bmp": "military uniform",
+    "cat.bmp": "Egyptian cat",
+    "parrot.jpg": "macaw",
+    "bird.bmp": "chickadee",
+    "hot_dog.jpg": "hotdog",
+}
+
+
+@pytest.fixture
+def image_set(tmp_path, images_dir):
+    root = tmp_path / "set"
+    for name, label in EXPECTED.items():
+        (root / label).mkdir(parents=True)
+        (root / label / name).symlink_to(images_dir / name)
+    return root
+
+
+def test_bench_models_reports_latency_size_and_accuracy_as_table_csv_json_and_plot(tmp_path, image_set):
+    out_csv, out_json, plot = tmp_path / "m.csv", tmp_path / "m.json", tmp_path / "plot.png"
+    result = run_camapp(
+        "bench",
+        "models",
+        "mobilenet_v2_1.0_224_quant",
+        "ssd_mobilenet_v1_coco_quant",
+        "--threads",
+        "1,2",
+        "--runs",
+        "5",
+        "--warmup",
+        "2",
+        "--images",
+        str(image_set),
+        "--csv",
+        str(out_csv),
+        "--json",
+        str(out_json),
+        "--plot",
+        str(plot),
+    )
+    assert result.code == 0, result.stderr
+    assert "mobilenet_v2_1.0_224_quant" in result.stdout and "5/5" in result.stdout
+    assert "smoke check" in result.stdout  # five images are not an ImageNet accuracy
+
+    data = json.loads(out_json.read_text())
+    rows = {(r["model"], r["threads"]): r for r in data["rows"]}
+    assert set(rows) == {(m, t) for m in ("mobilenet_v2_1.0_224_quant", "ssd_mobilenet_v1_coco_quant") for t in (1, 2)}
+    v2 = rows[("mobilenet_v2_1.0_224_quant", 1)]
+    assert (v2["top1"], v2["top5"], v2["images"]) == (1.0, 1.0, 5)  # MODELS.md: V2 gets all five right
+    assert v2["published_top1"] == 70.8 and v2["size_bytes"] == 3610798 and v2["input"] == "224x224 uint8"
+    assert 0 < v2["p50_ms"] <= v2["p95_ms"]
+    assert rows[("ssd_mobilenet_v1_coco_quant", 1)]["top1"] is None  # a detector has no top-1
+
+    with open(out_csv, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    image = cv2.imread(str(plot))
+    assert image is not None and image.shape[2] == 3
+
+
+def test_bench_models_takes_a_tflite_path_and_finds_its_labels_through_the_manifest(models_dir, image_set):
+    result = run_camapp(
+        "bench",
+        "models",
+        str(models_dir / "mobilenet_v1_0.75_192_quant.tflite"),
+        "--threads",
+        "1",
+        "--runs",
+        "3",
+        "--images",
+        str(image_set),
+        "--json",
+        "-",
+    )
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["top5"] is not None and row["top5"] >= 0.8 and row["published_top1"] == 66.1
+
+
+def test_bench_pipeline_measures_all_variants_in_one_run_and_never_misattributes_results(tmp_path, videos_dir):
+    out = tmp_path / "p.json"
+    result = run_camapp(
+        "bench",
+        "pipeline",
+        "--source",
+        str(videos_dir / "one-by-one-person-detection.mp4"),
+        "--model",
+        "mobilenet_v1_0.25_128_quant",
+        "--threads",
+        "1",
+        "--frames",
+        "30",
+        "--rounds",
+        "1",
+        "--realtime",
+        "--live-frames",
+        "12",
+        "--json",
+        str(out),
+    )
+    assert result.code == 0, result.stderr
+    assert "(a) invoke only" in result.stdout and "c/a" in result.stdout
+    data = json.loads(out.read_text())
+    (run,) = data["runs"]
+    assert set(run["fps"]) >= {"invoke_only", "plain_loop", "camapp", "camapp_memory"}
+    assert all(v > 0 for v in run["fps"].values())
+    assert run["ratios"]["c/a"] > 0 and run["ratios"]["c/b"] > 0
+    assert set(run["camapp_stages_ms"]) >= {"capture", "preprocess", "invoke", "postprocess", "overlay"}
+    assert run["results_attached_to_wrong_frame"] == 0
+    live = run["live"]
+    assert live["frames_read"] == 12 and live["processed"] + live["skipped"] == 12
+    assert live["results_attached_to_wrong_frame"] == 0
+    assert data["best_threads"] == 1 and data["source"]["width"] == 768
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["bench", "models", "--threads", "0"], ["--threads"]),
+        (["bench", "models"], ["no models"]),
+        (["bench", "models", "no_such_model"], ["unknown model"]),
+        (["bench", "pipeline", "--source", "IMAGE", "--model", "mobilenet_v1_0.25_128_quant"], ["not a video file"]),
+        (["bench", "pipeline", "--source", "VIDEO", "--model", "mobilenet_v1_0.25_128_quant", "--frames", "1"], ["--frames"]),
+    ],
+)
+def test_bad_bench_arguments_are_one_line_usage_errors(args, words, images_dir, videos_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached: --cached-less call has no models
+    args = [str(images_dir / "cat.bmp") if a == "IMAGE" else str(videos_dir / "asl_gestures_book.mkv") if a == "VIDEO" else a for a in args]
+    assert_one_line_error(run_camapp(*args), 2, *words)
