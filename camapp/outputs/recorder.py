@@ -9,6 +9,7 @@ import cv2
 
 from camapp.errors import OutputError
 from camapp.frames import Frame, Image
+from camapp.sources.spec import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,10 @@ class ImageFolderRecorder:
         self.images_written = 0
 
     def name_for(self, frame: Frame) -> str:
-        stem = os.path.splitext(os.path.basename(frame.source_id))[0]
-        if os.path.isfile(frame.source_id):
+        stem, ext = os.path.splitext(os.path.basename(frame.source_id))
+        if ext.lower() in IMAGE_EXTENSIONS and os.path.isfile(frame.source_id):
             return f"{stem}.jpg"
+        # Frames of a video or a camera: one file each, numbered.
         return f"{stem or 'frame'}_{frame.index:06d}.jpg"
 
     def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:

@@ -85,3 +85,13 @@ def test_run_with_a_yaml_config_and_command_line_override(videos_dir, tmp_path):
     lines = result.json_lines
     assert len(lines) == 4  # the command line beats the file
     assert all(len(line["classes"]) == 2 for line in lines)  # the file's top_k applies
+
+
+def test_run_on_a_video_with_save_to_a_folder_keeps_one_image_per_frame(videos_dir, tmp_path):
+    result = run_camapp(
+        "run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", "mobilenet_v2_1.0_224_quant",
+        "--max-frames", "5", "--save", str(tmp_path / "frames"),
+    )
+    assert result.code == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names == [f"asl_gestures_book_{i:06d}.jpg" for i in range(5)]
