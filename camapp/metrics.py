@@ -92,6 +92,10 @@ def pipeline_metrics(stats: PipelineStats, now: float | None = None) -> list[Met
         histogram_seconds("camapp_inference_seconds", "Time the interpreter took per inference.", stats.inference),
         histogram_seconds("camapp_latency_seconds", "From frame capture to its results.", stats.latency),
         gauge("camapp_uptime_seconds", "Seconds since the pipeline started.", round(now - stats.started, 3)),
+        gauge("camapp_source_up", "1 while the source delivers, 0 while a lost live source is being reopened.",
+              int(stats.source_state == "ok")),
+        counter("camapp_source_reconnects_total", "Times a lost live source was reopened and delivered frames again.",
+                stats.reconnects),
     ]
 
 

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import cv2
 from numpy.typing import NDArray
 
 from camapp.frames import Frame
@@ -36,7 +37,6 @@ from camapp.stats import LatencyHistogram, PipelineStats, Summary
 
 log = logging.getLogger(__name__)
 
-_CAPTURE_NICE = 0
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
 
@@ -84,7 +84,7 @@ class StageTimes:
 class _InputPool:
     """Input buffers for one model: each allocated once, then recycled for the whole run."""
 
-    def __init__(self, model: PreparingModel) -> None:
+    def __init__(self, model: PreparingModel | None) -> None:
         self.model = model
         self._free: list[NDArray[Any]] = []  # list.pop / append are atomic: no lock needed
         self.allocated = 0
@@ -93,6 +93,7 @@ class _InputPool:
         try:
             return self._free.pop()
         except IndexError:
+            assert self.model is not None
             self.allocated += 1
             return self.model.new_input()
 
@@ -157,10 +158,6 @@ class Pipeline:
 
     # -- capture thread -------------------------------------------------------------------
     def _capture(self) -> None:
-        if _CAPTURE_NICE:
-            import os
-
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _CAPTURE_NICE)
         try:
             while not self.stop.is_set():
                 if self.options.max_frames is not None and self.stats.frames_read >= self.options.max_frames:
@@ -183,14 +180,15 @@ class Pipeline:
 
     def _prepare(self, frame: Frame) -> _Work:
         model = self.model
-        if not isinstance(model, PreparingModel):
-            return _Work(frame)
         if self._pool is None or self._pool.model is not model:
-            self._pool = _InputPool(model)
+            # Checked once per model, not per frame: a Protocol isinstance() is not free.
+            self._pool = _InputPool(model) if isinstance(model, PreparingModel) else _InputPool(None)
         pool = self._pool
+        if pool.model is None:
+            return _Work(frame)  # a model with run() only: the worker preprocesses
         buffer = pool.take()
         t0 = time.perf_counter()
-        transform = model.prepare(frame, buffer)
+        transform = pool.model.prepare(frame, buffer)
         self.stages.add("preprocess", (time.perf_counter() - t0) * 1000)
         return _Work(frame, buffer, transform, pool)
 
@@ -199,6 +197,12 @@ class Pipeline:
         """Run until the source ends, max_frames is reached, or stop is set. The source must be open."""
         self._output_thread = threading.Thread(target=self._output, name="camapp-output", daemon=True)
         self._capture_thread = threading.Thread(target=self._capture, name="camapp-capture", daemon=True)
+        # OpenCV's own thread pool would spread each resize / colour conversion over every core,
+        # preempting the interpreter's threads for a few microseconds at a time; the capture and
+        # output threads already run beside inference, so their OpenCV calls stay on one thread.
+        # Process-wide, so it is restored when the run ends (the bench runs other loops after).
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(0)
         self._output_thread.start()
         self._capture_thread.start()
         try:
@@ -210,6 +214,7 @@ class Pipeline:
                 log.warning("outputs still busy 30 s after the end; some frames were not written")
             self.stop.set()
             self._capture_thread.join(timeout=5)
+            cv2.setNumThreads(cv_threads)
         for error in (self._capture_error, self._output_error):
             if error is not None:
                 raise error
@@ -240,7 +245,7 @@ class Pipeline:
     def _infer(self, work: _Work) -> Results:
         model = self.model  # once: swap_model() may replace it meanwhile
         t0 = time.perf_counter()
-        if work.buffer is not None and work.pool is not None and work.pool.model is model:
+        if work.buffer is not None and work.pool is not None and work.pool.model is model:  # prepared for this model
             assert work.transform is not None
             results = model.infer(work.frame, work.buffer, work.transform)  # type: ignore[attr-defined]
         else:
@@ -252,10 +257,6 @@ class Pipeline:
 
     # -- output thread --------------------------------------------------------------------
     def _output(self) -> None:
-        if _CAPTURE_NICE:
-            import os
-
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _CAPTURE_NICE)
         try:
             while True:
                 item = self.outbox.get(timeout=0.5)

@@ -14,7 +14,7 @@ from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, 
 from camapp.config import Config
 from camapp.errors import EXIT_OK
 from camapp.outputs.base import Sink
-from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, build_smartcam_sinks
+from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, announce_model, build_smartcam_sinks, model_name
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.service import ServiceContext
 from camapp.sources import SourceOptions, open_source
@@ -134,6 +134,7 @@ def _reload(args: argparse.Namespace, pipeline: Pipeline, running: Config) -> st
     cfg = build_config(args, RUN_ARGS)
     model = load_model(cfg.model)
     pipeline.swap_model(model)
+    announce_model(pipeline.sinks, model_name(cfg))
     setup_logging(cfg.log.level, bool(getattr(args, "debug", False)), cfg.log.levels)
     unapplied = [name for name in ("source", "pipeline", "output", "service") if getattr(cfg, name) != getattr(running, name)]
     if unapplied:

@@ -2,7 +2,9 @@
 
 Topics, under base = <prefix>/<camera>:
   base/status      "online" / "offline", retained; the broker publishes "offline" itself (last
-                   will) when camapp dies without saying goodbye
+                   will) when camapp dies without saying goodbye; "offline" too while a lost live
+                   source is reopened (HA shows "unavailable", not stale counts; see mqtt_source)
+  base/source      {"state": "ok"|"reconnecting", "reconnects": N[, "since": unix time]}, retained
   base/events      one JSON object per change event (see camapp.events)
   base/<label>     the debounced count of that label, retained (detectors)
   base/class       the debounced top class, retained (classifiers)
@@ -38,13 +40,15 @@ from camapp.errors import ConfigError
 from camapp.events import Event, EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, counter, gauge
+from camapp.outputs.mqtt_source import SourceAvailability
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.overlay import annotate
 from camapp.results import Results
+from camapp.stats import PipelineStats
 
 log = logging.getLogger(__name__)
 
-RESERVED = frozenset({"status", "events", "snapshot", "class"})
+RESERVED = frozenset({"status", "source", "events", "snapshot", "class"})
 
 
 def slug(text: str) -> str:
@@ -78,7 +82,7 @@ class PublishFailed(Exception):
 class MqttSink:
     wants_pixels = False  # snapshots are drawn and encoded on the MQTT thread
 
-    def __init__(self, cfg: MqttConfig, events: EventStream, model: str = "") -> None:
+    def __init__(self, cfg: MqttConfig, events: EventStream, model: str = "", stats: PipelineStats | None = None) -> None:
         assert cfg.host is not None
         self.cfg = cfg
         self.events = events
@@ -95,10 +99,13 @@ class MqttSink:
         self._labels: set[str] = set(cfg.labels)
         self._task: str | None = None
         self._was_failing = False
+        # Before the client: paho's on_connect uses it as soon as loop_start() runs.
+        self.source = SourceAvailability(stats, self.status_topic, f"{self.base}/source", self._publish_retained, self.connected)
         self.client = self._make_client()
         self.worker: BackgroundWorker[Message | SnapshotJob] = BackgroundWorker("mqtt", self._deliver, cfg.queue)
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive)
         self.client.loop_start()
+        self.source.start()
         log.info("MQTT: publishing to %s:%d under %s/", cfg.host, cfg.port, self.base)
 
     def _make_client(self) -> mqtt.Client:
@@ -132,9 +139,10 @@ class MqttSink:
         self._was_failing = False
         self.connects += 1
         log.info("MQTT: connected to %s:%d%s", self.cfg.host, self.cfg.port, " again" if self.connects > 1 else "")
-        for msg in [Message(self.status_topic, "online", True), *self._state_messages()]:
+        for msg in self._state_messages():
             client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
         self.connected.set()
+        self.source.sync(force=True)  # "online", or "offline" when the camera is lost right now
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         was = self.connected.is_set()
@@ -162,6 +170,16 @@ class MqttSink:
         if top is not None:
             msgs.append(Message(f"{self.base}/class", top, True))
         return msgs + self._device_discovery()
+
+    def _publish_retained(self, topic: str, payload: str) -> None:
+        self.client.publish(topic, payload, qos=1, retain=True)
+
+    def model_changed(self, name: str) -> None:
+        """After a SIGHUP reload: the HA device names the new model, and discovery follows its task."""
+        self.model = name
+        self._task = None  # set again from the next results: a classifier may have replaced a detector
+        for msg in self._state_messages():
+            self.worker.submit(msg)
 
     # -- the pipeline thread --------------------------------------------------------------
     def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
@@ -259,6 +277,7 @@ class MqttSink:
     def status(self) -> dict[str, Any]:
         c = self.worker.counters
         return {"mqtt": {"connected": self.connected.is_set(), "broker": f"{self.cfg.host}:{self.cfg.port}", "topic": self.base,
+                         "availability": self.source.availability(),
                          "published": self.published, "queued": self.worker.pending, "dropped": c.dropped + self.not_sent,
                          "errors": c.errors, "connects": self.connects}}
 
@@ -274,6 +293,7 @@ class MqttSink:
         ]
 
     def close(self) -> None:
+        self.source.close()
         if self.connected.is_set():
             self.worker.join(2.0)  # what is queued gets a short chance to go out
         self._closing = True

@@ -60,6 +60,15 @@ def model_name(cfg: Config) -> str:
     return base[:-7] if base.endswith(".tflite") else base
 
 
+def announce_model(sinks: list[Sink], name: str) -> None:
+    """After a SIGHUP reload: outputs that name the model (web page, MQTT device) name the new one."""
+    for sink in sinks:
+        inner = getattr(sink, "sink", sink)  # service.sinks() wraps each output in a GuardedSink
+        hook = getattr(inner, "model_changed", None)
+        if callable(hook):
+            hook(name)
+
+
 def build_smartcam_sinks(cfg: Config, source: Source, stats: PipelineStats) -> list[Sink]:
     if not (cfg.events.output or cfg.mqtt.host or cfg.snapshots.dir or cfg.http.listen):
         return []
@@ -87,7 +96,7 @@ def _build(cfg: Config, source: Source, stats: PipelineStats, stream: EventStrea
     if cfg.mqtt.host:
         from camapp.outputs.mqtt import MqttSink
 
-        mqtt = MqttSink(cfg.mqtt, stream, model_name(cfg))
+        mqtt = MqttSink(cfg.mqtt, stream, model_name(cfg), stats)
         registry.add(mqtt.metrics)
         extras.append(mqtt.status)
         sinks.append(mqtt)

@@ -72,7 +72,14 @@ class OpenCVSource:
             # FFmpeg's defaults wait 30 s on a stalled stream; a camera app must notice much sooner.
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS]
             return cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, params)
-        return cv2.VideoCapture(self.spec.target)
+        # One decoder thread: the pipeline already decodes on its own capture thread, in parallel
+        # with inference; FFmpeg's default extra thread per core only competes with the
+        # interpreter for the same cores and costs more CPU per frame (benchmarks/RESULTS.md).
+        cap = cv2.VideoCapture(self.spec.target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return cv2.VideoCapture(self.spec.target)  # a file only another backend can read
 
     def _open_error(self) -> Exception:
         if self.spec.kind == "webcam":

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -122,11 +122,22 @@ class WebSink:
 
     # -- what the routes serve ------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
+        """Unhealthy while a lost source is being reopened, or when no frame came for stall_seconds."""
         now = time.monotonic()
-        last = self.stats.last_frame_at
-        age = now - (last if last is not None else self.stats.started)
-        ok = age <= self.options.stall_seconds
-        return ok, {"status": "ok" if ok else "stalled", "last_frame_age_s": round(age, 3), "frames_read": self.stats.frames_read}
+        st = self.stats
+        last = st.last_frame_at
+        age = now - (last if last is not None else st.started)
+        body: dict[str, Any] = {"status": "ok", "last_frame_age_s": round(age, 3), "frames_read": st.frames_read}
+        if st.source_state != "ok":
+            lost = now - (st.source_lost_at or now)  # lost_at may lag the state by a moment: read without the lock
+            body.update(status="reconnecting", reason=f"source lost {lost:.0f} s ago, reopening it ({st.reconnects} reconnects so far)")
+        elif age > self.options.stall_seconds:
+            body.update(status="stalled", reason=f"no frame for {age:.0f} s (http.stall_seconds is {self.options.stall_seconds:g})")
+        return body["status"] == "ok", body
+
+    def model_changed(self, name: str) -> None:
+        """After a SIGHUP reload the page names the model now running (one attribute swap: no lock)."""
+        self.info = replace(self.info, model=name)
 
     def status(self) -> dict[str, Any]:
         s = self.stats.summary()
@@ -138,7 +149,11 @@ class WebSink:
             "source": self.info.source,
             "source_fps": self.info.source_fps,
             "healthy": ok,
+            "health": health["status"],
             "last_frame_age_s": health["last_frame_age_s"],
+            "source_state": self.stats.source_state,
+            "reconnects": self.stats.reconnects,
+            "source_lost_s": _lost_for(self.stats),
             **s.to_dict(),
             "capture_fps": round(self.stats.capture_fps(), 2),
             "inference_fps": round(self.stats.inference_fps(), 2),
@@ -180,3 +195,9 @@ class WebSink:
     def close(self) -> None:
         self.broadcaster.close()
         self.server.close()
+
+
+def _lost_for(stats: PipelineStats) -> float | None:
+    """Seconds since the source was lost while it is being reopened, None while it delivers."""
+    lost = stats.source_lost_at
+    return round(time.monotonic() - lost, 1) if stats.source_state != "ok" and lost is not None else None
