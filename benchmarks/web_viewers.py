@@ -82,8 +82,9 @@ def run_once(model: object, frames: int, stream_fps: float, viewers: int) -> Run
     proc = None
     try:
         if viewers:
-            proc = subprocess.Popen([sys.executable, __file__, "--viewers-only", str(web.server.port), str(viewers)],
-                                    stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--viewers-only", str(web.server.port), str(viewers)], stdout=subprocess.PIPE, text=True
+            )
             deadline = time.monotonic() + 30
             while web.broadcaster.viewers < viewers:
                 if time.monotonic() > deadline:
@@ -133,8 +134,11 @@ def main() -> int:
         for viewers in (0, args.viewers) if i % 2 == 0 else (args.viewers, 0):  # alternate the order against drift
             runs.append(run_once(model, args.frames, args.stream_fps, viewers))
             r = runs[-1]
-            print(f"{r.condition:8s} {r.fps:7.2f} FPS  {r.cpu_ms_per_frame:6.2f} CPU ms/frame  encoded {r.encoded:4d}  "
-                  f"per viewer {min(r.received, default=0)}-{max(r.received, default=0)}", flush=True)
+            print(
+                f"{r.condition:8s} {r.fps:7.2f} FPS  {r.cpu_ms_per_frame:6.2f} CPU ms/frame  encoded {r.encoded:4d}  "
+                f"per viewer {min(r.received, default=0)}-{max(r.received, default=0)}",
+                flush=True,
+            )
     table = render(args, runs)
     print(table)
     if args.markdown:

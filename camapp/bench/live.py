@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from camapp.bench.measure import Stopwatch
+from camapp.bench.measure import Stopwatch, percentiles
 from camapp.bench.variants import BenchSink
 from camapp.inference.tasks import Model
 from camapp.pipeline import Pipeline, PipelineOptions
@@ -30,6 +30,10 @@ def bench_live(model: Model, source: str, frames: int, work_cpu_ms: float) -> di
         src.close()
     invoke = pipeline.stages.hist["invoke"]
     invoke_p50 = invoke.percentile(50)
+    to_sink = [d for d, _ in sink.delays]
+    # Per frame: how much longer than its own invoke a frame took to reach the sink. A queue of
+    # old frames would show here; a slow invoke (a cold core after 100 ms idle) would not.
+    overhead = [d - inv for d, inv in sink.delays]
     return {
         "threads": model.options.threads,
         "source_fps": src.fps or 0.0,
@@ -39,6 +43,10 @@ def bench_live(model: Model, source: str, frames: int, work_cpu_ms: float) -> di
         "latency_ms": {"p50": round(summary.latency_p50_ms, 3), "p95": round(summary.latency_p95_ms, 3)},
         "invoke_ms": {"p50": round(invoke_p50, 3), "p95": round(invoke.percentile(95), 3)},
         "latency_p95_over_invoke": round(summary.latency_p95_ms / invoke_p50, 3) if invoke_p50 else None,
+        "latency_p95_over_invoke_p95": round(summary.latency_p95_ms / invoke.percentile(95), 3) if invoke.count else None,
+        "to_sink_ms": percentiles(to_sink),
+        "overhead_beyond_own_invoke_ms": percentiles(overhead),
+        "to_sink_over_own_invoke_p95": percentiles([d / inv for d, inv in sink.delays if inv > 0])["p95"],
         "cpu_ms_per_frame": round(measure.cpu_ms_per_frame, 3),
         "work_cpu_ms_per_frame": round(work_cpu_ms, 3),
         "stages_ms": pipeline.stages.to_dict(),

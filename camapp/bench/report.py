@@ -134,6 +134,7 @@ def live_table(live: dict[str, Any]) -> str:
     return (
         f"live, paced at {live['source_fps']:.1f} fps: {live['processed']} processed, {live['skipped']} skipped; "
         f"latency ms p50 {lat['p50']:.2f} p95 {lat['p95']:.2f}; invoke ms p50 {inv['p50']:.2f}; "
-        f"p95 latency / invoke {live['latency_p95_over_invoke']:.2f}; "
+        f"p95 latency / invoke p50 {live['latency_p95_over_invoke']:.2f}, / invoke p95 {live['latency_p95_over_invoke_p95']:.2f}; "
+        f"per frame, p95 of (time to sink / own invoke) {live['to_sink_over_own_invoke_p95']:.2f}; "
         f"cpu {live['cpu_ms_per_frame']:.2f} ms/frame (same work unpaced: {live['work_cpu_ms_per_frame']:.2f})"
     )

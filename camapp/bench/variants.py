@@ -33,11 +33,15 @@ class BenchSink:
         self.frames = 0
         self.mismatched = 0  # fresh results that named another frame: must stay 0
         self.touched = 0
+        # (ms from capture until this sink got the annotated frame, that frame's own invoke ms)
+        self.delays: list[tuple[float, float]] = []
 
     def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
         self.frames += 1
-        if fresh and results is not None and results.frame_index != frame.index:
-            self.mismatched += 1
+        if fresh and results is not None:
+            self.delays.append(((time.monotonic_ns() - frame.timestamp_ns) / 1e6, results.inference_ms))
+            if results.frame_index != frame.index:
+                self.mismatched += 1
         image = annotated if annotated is not None else frame.image
         if self.encode:
             t0 = time.perf_counter()
