@@ -37,6 +37,8 @@ from camapp.stats import LatencyHistogram, PipelineStats, Summary
 
 log = logging.getLogger(__name__)
 
+# "capture" is the wall time of source.read(): decoding, and any wait for the frame (a camera's
+# frame interval, --realtime pacing); "encode" is added by sinks that encode (the bench's).
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
 

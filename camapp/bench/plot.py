@@ -62,7 +62,8 @@ def render(rows: list[dict[str, Any]], title: str) -> Image:
         return int(round(px)), int(round(py))
 
     _axes(img, x0, x1, y0, y1, to_px)
-    for p in pts:
+    placed: list[tuple[int, int, int, int]] = []
+    for p in sorted(pts, key=lambda p: p["p50_ms"]):
         colour = family_colour(p.get("backbone"))
         anchor = None
         if p.get("published_top1") is not None:
@@ -72,10 +73,24 @@ def render(rows: list[dict[str, Any]], title: str) -> Image:
             anchor = to_px(p["p50_ms"], 100 * p["top1"])
             cv2.circle(img, anchor, 7, colour, cv2.FILLED, cv2.LINE_AA)
         assert anchor is not None
-        cv2.putText(img, _short(p["model"]), (anchor[0] + 10, anchor[1] - 8), FONT, 0.42, colour, 1, cv2.LINE_AA)
+        text = _short(p["model"])
+        cv2.putText(img, text, _label_spot(text, anchor, placed), FONT, 0.42, colour, 1, cv2.LINE_AA)
     _legend(img, rows)
     cv2.putText(img, title, (LEFT, 30), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     return img
+
+
+def _label_spot(text: str, anchor: tuple[int, int], placed: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """Where a point's name goes: beside it, moved down in steps until it overlaps no other name."""
+    (tw, th), _ = cv2.getTextSize(text, FONT, 0.42, 1)
+    x = anchor[0] + 10
+    for dy in (-8, 16, -24, 32, 48, 64, 80):
+        y = max(TOP + th, anchor[1] + dy)
+        box = (x, y - th, x + tw, y + 3)
+        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            break
+    placed.append(box)
+    return x, y
 
 
 def _short(model_id: str) -> str:
@@ -101,7 +116,7 @@ def _axes(img: Image, x0: float, x1: float, y0: float, y1: float, to_px: Any) ->
 
 
 def _legend(img: Image, rows: list[dict[str, Any]]) -> None:
-    x, y = W - RIGHT + 20, TOP + 20
+    x, y = W - RIGHT + 20, TOP + 60  # below the names of points at the very top
     for name, colour in (
         ("MobileNet V1", FAMILY_COLOURS["v1"]),
         ("MobileNet V2", FAMILY_COLOURS["v2"]),
