@@ -7,7 +7,7 @@ subprocess, JSON lines output), and everything is measured from outside:
   * frames: the JSON lines carry each processed frame's source index, which keeps counting across
     loops, so frames read = last index + 1 and skipped = read - processed, per sampling window.
 
-    python benchmarks/soak.py --minutes 30 --markdown benchmarks/soak.md
+    python benchmarks/soak.py --minutes 30 --markdown /tmp/soak.md  # then paste it into benchmarks/RESULTS.md
 
 A leak shows as RSS that keeps climbing after the first minutes; a pipeline that falls behind
 shows as a growing share of skipped frames.

@@ -9,7 +9,7 @@ alternate within one process (same model, same video, same interpreter, warm cac
 
 Each condition runs `--repeats` times over the first `--frames` frames; the medians are compared.
 
-    python benchmarks/web_viewers.py --markdown benchmarks/web_viewers.md
+    python benchmarks/web_viewers.py --markdown /tmp/web_viewers.md  # then paste it into benchmarks/RESULTS.md
     python benchmarks/web_viewers.py --stream-fps 0     # encode every frame (no rate cap)
 """
 
