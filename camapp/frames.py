@@ -34,6 +34,11 @@ class Frame:
     lores: Image | None = None
 
     @property
+    def inference_image(self) -> Image:
+        """What the model should see: the lores copy when the source made one, else the frame."""
+        return self.lores if self.lores is not None else self.image
+
+    @property
     def size(self) -> Size:
         height, width = self.image.shape[:2]
         return Size(width, height)

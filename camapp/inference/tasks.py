@@ -135,7 +135,7 @@ class Model:
         """
         if self._side_preprocessor is None:
             self._side_preprocessor = Preprocessor(self.preprocessor.spec)
-        return self._side_preprocessor.into(frame.lores if frame.lores is not None else frame.image, buffer)
+        return self._side_preprocessor.into(frame.inference_image, buffer)
 
     def infer(self, frame: Frame, buffer: NDArray[Any], transform: Transform) -> Results:
         """Run the model on a buffer prepare() filled; the same Results as run(frame) gives.
@@ -152,21 +152,8 @@ class Model:
     def run(self, frame: Frame) -> Results:
         """Preprocess, invoke and decode one frame; uses the frame's lores image when it has one."""
         t0 = time.perf_counter()
-        transform = self.set_input(frame.lores if frame.lores is not None else frame.image)
+        transform = self.set_input(frame.inference_image)
         self.invoke()
         inference_ms = (time.perf_counter() - t0) * 1000
         return self.decode(frame, transform, inference_ms)
 
-
-def describe(model: Model) -> dict[str, Any]:
-    info = model.info
-    return {
-        "path": info.path,
-        "task": info.task,
-        "runtime": runtime.runtime_version(),
-        "input": info.input.describe(),
-        "outputs": [t.describe() for t in info.outputs],
-        "labels": model.labels.origin or None,
-        "label_count": len(model.labels),
-        "input_dtype": np.dtype(info.input.dtype).name,
-    }

@@ -13,7 +13,6 @@ from camapp.errors import UsageError
 SourceKind = Literal["picamera", "webcam", "video", "images", "stream"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264", ".mjpeg", ".mjpg", ".ts")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 _PICAM = re.compile(r"^picam(?:era)?(?::(\d+))?$")
