@@ -41,6 +41,8 @@ def overhead_rows(run: dict[str, Any]) -> list[tuple[str, float]]:
     return [
         ("(a) invoke only, ms/frame", a),
         ("(c) camapp, ms/frame", c),
+        ("(a) while another thread only decodes the video, ms/frame", ms.get("invoke_decode", float("nan"))),
+        ("decoding, CPU ms per frame (that thread's own)", run.get("decode_cpu_ms_per_frame", float("nan"))),
         ("overhead c - a", c - a),
         ("  invoke slowed by work beside it (c's invoke - a)", inflation),
         ("  postprocess on the worker", st.get("postprocess", 0.0)),
@@ -58,12 +60,16 @@ def markdown(result: dict[str, Any], runs: int) -> str:
         f"{result['rounds']} rounds per run, {result['host']['cpu']} ({result['host']['cpus']} CPUs)",
         "",
     ]
-    out.append("| threads | (a) invoke | (b) plain loop | (c) camapp | (c) memory | (c) + MJPEG | c/a | c/b | c_memory/a | c_web/a |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append(
+        "| threads | (a) invoke | (a) while decoding | (b) plain loop | (c) camapp | (c) memory | (c) + MJPEG "
+        "| c/a | c/b | c_memory/a | c_web/a | ceiling a_decode/a |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    variants = ("invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory", "camapp_web")
     for run in result["runs"]:
         f, r = run["fps"], run["ratios"]
-        fps = " | ".join(f"{f[v]:.1f}" if v in f else "-" for v in ("invoke_only", "plain_loop", "camapp", "camapp_memory", "camapp_web"))
-        ratios = " | ".join(f"{r[k]:.3f}" if r.get(k) is not None else "-" for k in ("c/a", "c/b", "c_memory/a", "c_web/a"))
+        fps = " | ".join(f"{f[v]:.1f}" if v in f else "-" for v in variants)
+        ratios = " | ".join(f"{r[k]:.3f}" if r.get(k) is not None else "-" for k in ("c/a", "c/b", "c_memory/a", "c_web/a", "a_decode/a"))
         out.append(f"| {run['threads']} | {fps} | {ratios} |")
     for run in result["runs"]:
         out += ["", f"Overhead at {run['threads']} thread(s), ms per frame:", "", "| | ms |", "|---|---|"]

@@ -2,6 +2,8 @@
 
 Variants, all on the same model, thread count and frames:
   invoke_only    (a) set_tensor + invoke on frames already decoded and preprocessed: the limit
+  invoke_decode  (a) while another thread only decodes the video, a frame per invoke: the ceiling
+                 that decoding alone leaves for c/a on this machine
   plain_loop     (b) read, convert, resize, invoke, draw, one frame at a time (plain.py)
   camapp         (c) camapp's Pipeline, file mode, overlay on, a sink that takes the annotated frame
   camapp_memory  (c) on frames decoded into memory first, as a camera's ISP hands them over
@@ -20,12 +22,21 @@ from typing import Any
 from camapp.bench.live import bench_live
 from camapp.bench.measure import Measure, machine, median
 from camapp.bench.plain import plain_loop
-from camapp.bench.variants import MEMORY_FRAMES, MemorySource, camapp_run, camapp_web_run, count_frames, decode_frames, invoke_only
+from camapp.bench.variants import (
+    MEMORY_FRAMES,
+    MemorySource,
+    camapp_run,
+    camapp_web_run,
+    count_frames,
+    decode_frames,
+    invoke_beside_decoding,
+    invoke_only,
+)
 from camapp.frames import Frame, Image
 from camapp.inference.tasks import Model, ModelOptions
 from camapp.sources import SourceOptions, open_source
 
-VARIANTS = ("invoke_only", "plain_loop", "camapp", "camapp_memory", "camapp_web")
+VARIANTS = ("invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory", "camapp_web")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ def bench_threads(opts: PipelineBenchOptions, threads: int, frames: int, memory:
     rounds: list[dict[str, Any]] = []
     for _ in range(opts.rounds):
         r: dict[str, Any] = {"invoke_only": invoke_only(model, tensors, frames)}
+        r["invoke_decode"] = invoke_beside_decoding(model, tensors, open_source(opts.source, SourceOptions()), frames)
         r["plain_loop"] = plain_loop(opts.source, model.options.path, model.labels, threads, frames, model.options.threshold)
         r["camapp"] = camapp_run(model, open_source(opts.source, SourceOptions()), frames, opts.encode)
         r["camapp_memory"] = camapp_run(model, MemorySource(memory, frames), frames, opts.encode)
@@ -93,7 +105,10 @@ def summarise(threads: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "b/a": ratio("plain_loop", "invoke_only"),
             "c_memory/a": ratio("camapp_memory", "invoke_only"),
             "c_web/a": ratio("camapp_web", "invoke_only"),
+            # The ceiling for c/a that decoding alone leaves (see invoke_beside_decoding).
+            "a_decode/a": ratio("invoke_decode", "invoke_only"),
         },
+        "decode_cpu_ms_per_frame": round(median([r["invoke_decode"]["decode_cpu_ms_per_frame"] for r in rounds]), 3),
         "camapp_stages_ms": stages,
         "camapp_latency_ms": {k: round(median([r["camapp"]["latency"][k] for r in rounds]), 3) for k in ("p50", "p95")},
         "results_attached_to_wrong_frame": sum(r[v]["mismatched"] for r in rounds for v in names if isinstance(r[v], dict)),

@@ -120,6 +120,47 @@ def invoke_only(model: Model, tensors: list[NDArray[Any]], frames: int) -> Measu
     return watch.stop(frames)
 
 
+def invoke_beside_decoding(model: Model, tensors: list[NDArray[Any]], source: Any, frames: int) -> dict[str, Any]:
+    """(a) again, while another thread decodes the same video, one frame per invoke, and nothing else.
+
+    The least any pipeline on a video file has to do beside invoking is decode, and on a machine
+    whose cores invoke-only already keeps busy that decoding can only come out of the
+    interpreter's time. This variant measures how much: its FPS over (a) is a ceiling for c/a
+    that no arrangement of camapp's own stages (preprocess, overlay, hand-offs) can pass.
+    The decoder keeps at most four frames ahead of the invokes, as the pipeline's file queue does.
+    """
+    ahead = threading.Semaphore(4)
+    done = threading.Event()
+    decode_cpu = [0.0, 0]  # seconds of the decoder thread's own CPU, frames decoded
+
+    def decode() -> None:
+        t0 = time.thread_time()
+        while not done.is_set() and decode_cpu[1] < frames:
+            if not ahead.acquire(timeout=0.1):
+                continue
+            if source.read() is None:
+                break
+            decode_cpu[1] += 1
+        decode_cpu[0] = time.thread_time() - t0
+
+    source.open()
+    thread = threading.Thread(target=decode, name="bench-decoder", daemon=True)
+    interpreter, index = model.interpreter, model.info.input.index
+    try:
+        thread.start()
+        watch = Stopwatch().start()
+        for i in range(frames):
+            interpreter.set_tensor(index, tensors[i % len(tensors)])
+            interpreter.invoke()
+            ahead.release()
+        measure = watch.stop(frames)
+    finally:
+        done.set()
+        thread.join(timeout=10)
+        source.close()
+    return {"measure": measure, "decode_cpu_ms_per_frame": decode_cpu[0] * 1000 / max(1, decode_cpu[1]), "mismatched": 0}
+
+
 def camapp_run(model: Model, source: Any, frames: int, encode: bool, extra_sinks: list[Any] | None = None) -> dict[str, Any]:
     sink = BenchSink(encode)
     source.open()

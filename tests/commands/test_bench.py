@@ -113,9 +113,12 @@ def test_bench_pipeline_measures_all_variants_in_one_run_and_never_misattributes
     assert "(a) invoke only" in result.stdout and "c/a" in result.stdout
     data = json.loads(out.read_text())
     (run,) = data["runs"]
-    assert set(run["fps"]) >= {"invoke_only", "plain_loop", "camapp", "camapp_memory"}
+    assert set(run["fps"]) >= {"invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory"}
     assert all(v > 0 for v in run["fps"].values())
     assert run["ratios"]["c/a"] > 0 and run["ratios"]["c/b"] > 0
+    # The decoding-only ceiling is measured, not assumed: a real decoder thread spent real CPU.
+    assert run["ratios"]["a_decode/a"] > 0 and run["decode_cpu_ms_per_frame"] > 0
+    assert "the ceiling for c/a" in result.stdout
     assert set(run["camapp_stages_ms"]) >= {"capture", "preprocess", "invoke", "postprocess", "overlay"}
     assert run["results_attached_to_wrong_frame"] == 0
     live = run["live"]
