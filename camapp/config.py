@@ -42,7 +42,9 @@ class ModelConfig(Section):
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum score of a detection")
     resize: Literal["stretch", "letterbox", "crop"] = Field("stretch", description="how a frame is fitted to the model input")
     interpolation: Literal["linear", "area", "nearest"] = Field("linear", description="resize filter")
-    backbone: Literal["v1", "v2", "v3", "v3-small", "v3-large"] | None = Field(None, description="pick the manifest's model for this backbone")
+    backbone: Literal["v1", "v2", "v3", "v3-small", "v3-large"] | None = Field(
+        None, description="pick the manifest's model for this backbone"
+    )
     alpha: float | None = Field(None, gt=0, le=2, description="MobileNet width multiplier, to narrow --backbone")
     resolution: int | None = Field(None, ge=32, le=1024, description="model input size, to narrow --backbone")
     mirror: str | None = Field(None, description="folder or http(s) base URL holding model files by name")
@@ -100,7 +102,10 @@ def parse_listen(text: str) -> tuple[str, int]:
         host, port = "127.0.0.1", text
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"'{text}' is not HOST:PORT with a port up to 65535 (e.g. 127.0.0.1:8080, 0.0.0.0:8080 for every interface, port 0 for any free one)")
+        raise ValueError(
+            f"'{text}' is not HOST:PORT with a port up to 65535"
+            " (e.g. 127.0.0.1:8080, 0.0.0.0:8080 for every interface, port 0 for any free one)"
+        )
     if not host:
         raise ValueError(f"'{text}' has no host in HOST:PORT: write 127.0.0.1:{port}, or 0.0.0.0:{port} for every interface")
     return host, int(port)
@@ -186,7 +191,9 @@ class SnapshotsConfig(Section):
 
     dir: str | None = Field(None, description="folder for snapshots and clips (off when unset)")
     labels: list[str] = Field(default_factory=list, description="snapshot when one of these appears (empty: any event)")
-    clip_before: float = Field(0.0, ge=0, le=60, description="seconds of video kept before an event for a clip (0 and clip_after 0: no clips)")
+    clip_before: float = Field(
+        0.0, ge=0, le=60, description="seconds of video kept before an event for a clip (0 and clip_after 0: no clips)"
+    )
     clip_after: float = Field(0.0, ge=0, le=600, description="seconds of video recorded after an event")
     clip_fps: float = Field(10.0, gt=0, le=60, description="frame rate of clips (the pre-event buffer keeps this many frames per second)")
     max_files: int | None = Field(500, ge=1, description="keep at most this many files (oldest deleted first)")

@@ -18,10 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from camapp.frames import Frame, Image
-from camapp.outputs.base import Sink
-from camapp.results import Results
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -136,34 +132,3 @@ class BackgroundWorker(Generic[T]):
             log.warning("%s: still busy after %.0f s; %d items not written", self.name, timeout, self._q.qsize())
             return
         self._thread.join(timeout)
-
-
-@dataclass
-class SinkCall:
-    frame: Frame
-    annotated: Image | None
-    results: Results | None
-    fresh: bool
-
-
-class ThreadedSink:
-    """Any Sink moved onto its own thread: write() queues the call and returns at once.
-
-    Frames are passed by reference, which is safe because the pipeline never changes a frame or an
-    annotated image after handing it to the sinks (the overlay always draws on a copy).
-    """
-
-    def __init__(self, inner: Sink, maxsize: int = 8, name: str | None = None) -> None:
-        self.inner = inner
-        self.wants_pixels = inner.wants_pixels
-        self.worker: BackgroundWorker[SinkCall] = BackgroundWorker(name or type(inner).__name__, self._call, maxsize)
-
-    def _call(self, call: SinkCall) -> None:
-        self.inner.write(call.frame, call.annotated, call.results, call.fresh)
-
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        self.worker.submit(SinkCall(frame, annotated, results, fresh))
-
-    def close(self) -> None:
-        self.worker.close()
-        self.inner.close()

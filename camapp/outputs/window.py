@@ -25,7 +25,8 @@ class WindowSink:
         try:
             cv2.imshow(self.title, annotated if annotated is not None else frame.image)
         except cv2.error as exc:
-            raise OutputError(f"cannot open a window: {exc.msg.strip()}", "install opencv-python (not -headless), or run without --show") from exc
+            hint = "install opencv-python (not -headless), or run without --show"
+            raise OutputError(f"cannot open a window: {exc.msg.strip()}", hint) from exc
         self._opened = True
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.stop.set()

@@ -53,12 +53,14 @@ def test_unreadable_model_file(images_dir, models_dir, tmp_path):
 def test_labels_file_that_does_not_fit_the_model(images_dir, models_dir, tmp_path):
     labels = tmp_path / "ten.txt"
     labels.write_text("\n".join(f"thing {i}" for i in range(10)) + "\n")
-    result = run_camapp("classify", str(images_dir / "cat.bmp"), "--model", str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"), "--labels", str(labels))
+    model = str(models_dir / "mobilenet_v2_1.0_224_quant.tflite")
+    result = run_camapp("classify", str(images_dir / "cat.bmp"), "--model", model, "--labels", str(labels))
     assert_one_line_error(result, USAGE, "10 labels", "1001 classes")
 
 
 def test_missing_labels_file(images_dir, models_dir, tmp_path):
-    result = run_camapp("classify", str(images_dir / "cat.bmp"), "--model", str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"), "--labels", str(tmp_path / "x.txt"))
+    model = str(models_dir / "mobilenet_v2_1.0_224_quant.tflite")
+    result = run_camapp("classify", str(images_dir / "cat.bmp"), "--model", model, "--labels", str(tmp_path / "x.txt"))
     assert_one_line_error(result, USAGE, "x.txt")
 
 

@@ -10,7 +10,8 @@ from tests.commands.conftest import assert_one_line_error, run_camapp
 def test_classify_prints_the_documented_json_per_image(images_dir, models_dir):
     result = run_camapp(
         "classify", str(images_dir / "grace_hopper.bmp"), str(images_dir / "parrot.jpg"),
-        "--model", str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"), "--labels", str(models_dir / "imagenet_labels.txt"), "--top-k", "3",
+        "--model", str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"),
+        "--labels", str(models_dir / "imagenet_labels.txt"), "--top-k", "3",
     )
     assert result.code == 0, result.stderr
     first, second = result.json_lines
@@ -53,6 +54,7 @@ def test_detect_with_a_classifier_model_is_a_usage_error(images_dir):
 def test_classify_accepts_a_model_copied_anywhere(images_dir, models_dir, tmp_path):
     model = tmp_path / "my model.tflite"
     shutil.copy(models_dir / "mobilenet_v1_0.75_192_quant.tflite", model)
-    result = run_camapp("classify", str(images_dir / "grace_hopper.bmp"), "--model", str(model), "--labels", str(models_dir / "imagenet_labels.txt"))
+    labels = str(models_dir / "imagenet_labels.txt")
+    result = run_camapp("classify", str(images_dir / "grace_hopper.bmp"), "--model", str(model), "--labels", labels)
     assert result.code == 0, result.stderr
     assert result.json_lines[0]["classes"][0]["label"] == "military uniform"

@@ -48,7 +48,8 @@ def test_run_headless_on_a_video_writes_every_frame_as_json_and_video(videos_dir
 
 
 def test_run_logs_the_runtime_in_use(videos_dir):
-    result = run_camapp("run", "--source", str(videos_dir / "asl_gestures_book.mkv"), "--model", "mobilenet_v2_1.0_224_quant", "--max-frames", "2")
+    video = str(videos_dir / "asl_gestures_book.mkv")
+    result = run_camapp("run", "--source", video, "--model", "mobilenet_v2_1.0_224_quant", "--max-frames", "2")
     assert result.code == 0, result.stderr
     assert any("runtime ai_edge_litert" in ln or "runtime tflite_runtime" in ln for ln in result.error_lines)
 

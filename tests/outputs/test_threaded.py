@@ -1,19 +1,13 @@
-"""BackgroundWorker and ThreadedSink: slow outputs on their own thread, bounded, never blocking."""
+"""BackgroundWorker: slow outputs on their own thread, bounded, never blocking."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from camapp.frames import Frame
-from camapp.outputs.jsonl import JsonLinesSink
-from camapp.outputs.threaded import BackgroundWorker, ThreadedSink
-from camapp.results import Results
+from camapp.outputs.threaded import BackgroundWorker
 from tests.outputs.conftest import wait_until
 
 
@@ -82,19 +76,3 @@ def test_close_finishes_what_is_queued_and_later_submits_are_dropped() -> None:
     worker.close()
     assert done == list(range(20))
     assert worker.submit(99) is False and worker.counters.dropped == 1
-
-
-def results_for(i: int) -> Results:
-    return Results("classify", "test", i, i * 1000, 8, 8, 1.0)
-
-
-def test_a_threaded_sink_hands_every_call_to_the_real_sink_in_order(tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    sink = ThreadedSink(JsonLinesSink(str(out)), maxsize=100)
-    assert sink.wants_pixels is False
-    image = np.zeros((8, 8, 3), np.uint8)
-    for i in range(30):
-        sink.write(Frame(image, i, i * 1000, "test"), None, results_for(i), fresh=i % 2 == 0)
-    sink.close()
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [line["frame"] for line in lines] == list(range(0, 30, 2))  # JsonLinesSink skips stale results
