@@ -18,6 +18,7 @@ buffers come from a small pool and are recycled.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -173,6 +174,11 @@ class Pipeline:
                 work = self._prepare(frame)
                 if isinstance(self.handoff, LatestSlot):
                     self.stats.frames_skipped(self.handoff.put(work))
+                    # Let the worker we just woke start on this frame before this thread goes on
+                    # to read (and decode) the next one: Linux often wakes it on this same core,
+                    # where it would wait out that read. Measured on a paced video: the hand-off's
+                    # p95 fell from 0.7-1.3 ms to 0.12 ms. Costs a microsecond when it had a core.
+                    os.sched_yield()
                 else:
                     self.handoff.put(work, self.stop)
         except BaseException as exc:  # handed to the caller, which re-raises it: never swallowed
