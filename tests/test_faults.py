@@ -6,6 +6,7 @@ broken JPEGs inside a real MJPEG stream, two real clips of different sizes one a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,10 +37,10 @@ def _can_mount_tmpfs() -> bool:
     return probe.returncode == 0
 
 
-def _in_tiny_tmpfs(folder: str, cmd: list[str]) -> list[str]:
-    """Run cmd in a private mount namespace where `folder` is a 200 KB tmpfs: a disk that fills up."""
+def _in_tiny_tmpfs(folder: str, cmd: list[str], size: str = "200k") -> list[str]:
+    """Run cmd in a private mount namespace where `folder` is a small tmpfs: a disk that fills up."""
     user = [] if os.geteuid() == 0 else ["--map-root-user"]
-    script = 'mount -t tmpfs -o size=200k camapp-full-disk "$1" && shift && exec "$@"'
+    script = f'mount -t tmpfs -o size={size} camapp-full-disk "$1" && shift && exec "$@"'
     return ["unshare", "--mount", "--propagation", "private", *user, "sh", "-c", script, "sh", folder, *cmd]
 
 
@@ -73,6 +74,66 @@ def test_a_full_disk_stops_saving_snapshots_says_so_once_and_the_run_goes_on(tmp
     assert len(failures) == 1, proc.stderr
     assert "stopped it" in failures[0] and "cannot write image" in failures[0]
     assert "Traceback" not in proc.stderr
+
+
+# Runs inside the private tmpfs, so it also reads the video back there (the mount, and the file,
+# are gone once it exits): what it wrote, what stopped it, and how many frames play back.
+RECORD_UNTIL_FULL = """
+import json, os, sys
+import cv2
+from camapp.errors import OutputError
+from camapp.frames import Frame
+from camapp.outputs.recorder import VideoRecorder
+
+video, out, reserve = sys.argv[1], sys.argv[2], int(sys.argv[3])
+capture, recorder = cv2.VideoCapture(video), VideoRecorder(out, 30.0, min_free_bytes=reserve)
+error, last = None, None
+while error is None:
+    ok, image = capture.read()
+    if not ok:
+        break
+    last = image
+    try:
+        recorder.write(Frame(image, recorder.frames_written, 0, "cam"), None, None, True)
+    except OutputError as exc:
+        error = str(exc)
+recorder.close()
+size = os.path.getsize(out)
+playback, played = cv2.VideoCapture(out), 0
+while playback.read()[0]:
+    played += 1
+try:  # what GuardedSink does a minute later
+    recorder.write(Frame(last, 0, 0, "cam"), None, None, True)
+    again = None
+except OutputError as exc:
+    again = str(exc)
+recorder.close()
+print(json.dumps({"written": recorder.frames_written, "error": error, "again": again, "played": played,
+                  "size": size, "size_later": os.path.getsize(out)}))
+"""
+
+
+def test_a_recording_stops_before_the_disk_is_full_and_what_it_saved_still_plays(tmp_path: Path, videos_dir: Path) -> None:
+    if not _can_mount_tmpfs():
+        pytest.skip("needs root or unprivileged user namespaces to mount a small tmpfs")
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+
+    def record(reserve: int) -> dict[str, object]:
+        cmd = [sys.executable, "-c", RECORD_UNTIL_FULL, str(videos_dir / "bottle-detection.mp4"), str(folder / "out.mp4"), str(reserve)]
+        proc = subprocess.run(_in_tiny_tmpfs(str(folder), cmd, size="1m"), capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    # Without a reserve the disk fills silently: no index, nothing plays (what camapp must avoid).
+    unguarded = record(0)
+    assert unguarded["error"] is None and unguarded["played"] == 0
+    guarded = record(300_000)
+    assert "disk almost full" in str(guarded["error"]) and "free some space" in str(guarded["error"])
+    written = guarded["written"]
+    assert isinstance(written, int) and written > 50
+    assert guarded["played"] == written, "every frame written before the stop plays back"
+    assert guarded["again"] == guarded["error"] and guarded["size_later"] == guarded["size"], "never reopened over the saved file"
 
 
 def test_a_guarded_output_retries_and_says_when_it_works_again(tmp_path: Path, bottle_frame: Frame) -> None:

@@ -16,6 +16,13 @@ log = logging.getLogger(__name__)
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 VIDEO_SUFFIXES = tuple(FOURCC)
 
+# A full SD card is how a recording on a Pi usually ends. OpenCV's VideoWriter reports no write
+# errors, and an MP4 cut off before its index (written only by release()) does not play at all,
+# so the whole recording would be lost. Free space is therefore checked on every frame (one
+# statvfs call), and the file is finished while there is still room for the index: about 20
+# bytes per frame, 2 MB for an hour at 30 fps.
+MIN_FREE_BYTES = 16 * 1024 * 1024
+
 
 def is_video_path(path: str) -> bool:
     return path.lower().endswith(VIDEO_SUFFIXES)
@@ -24,15 +31,17 @@ def is_video_path(path: str) -> bool:
 class VideoRecorder:
     wants_pixels = True
 
-    def __init__(self, path: str, fps: float | None) -> None:
+    def __init__(self, path: str, fps: float | None, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.path = path
         self.fps = fps if fps and fps > 0 else 30.0
+        self.min_free_bytes = min_free_bytes
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+        self._stopped: OutputError | None = None  # set once the disk ran low: never reopened
         self.frames_written = 0
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise OutputError(f"cannot save video to '{path}': folder '{folder}' does not exist", "create it first")
+        self.folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(self.folder):
+            raise OutputError(f"cannot save video to '{path}': folder '{self.folder}' does not exist", "create it first")
 
     def _open(self, width: int, height: int) -> None:
         suffix = os.path.splitext(self.path)[1].lower()
@@ -42,6 +51,10 @@ class VideoRecorder:
         self._writer, self._size = writer, (width, height)
 
     def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
+        if self._stopped is not None:
+            # Reopening would start the file again from zero and overwrite what was saved.
+            raise OutputError(self._stopped.message, self._stopped.hint)
+        self._check_free_space()
         image = annotated if annotated is not None else frame.image
         h, w = image.shape[:2]
         if self._writer is None:
@@ -52,6 +65,22 @@ class VideoRecorder:
             image = cv2.resize(image, self._size)
         self._writer.write(image)
         self.frames_written += 1
+
+    def _check_free_space(self) -> None:
+        try:
+            st = os.statvfs(self.folder)
+        except OSError:
+            return  # the folder vanished: the writer's own failure will say so
+        free = st.f_bavail * st.f_frsize
+        if free >= self.min_free_bytes:
+            return
+        self.close()  # finish the file (its index) while it still fits
+        self._stopped = OutputError(
+            f"disk almost full while recording '{self.path}' ({free / 1e6:.1f} MB free): stopped recording after "
+            f"{self.frames_written} frames, and that part of the file is complete",
+            "free some space; the next run records again",
+        )
+        raise self._stopped
 
     def close(self) -> None:
         if self._writer is not None:
