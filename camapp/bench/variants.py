@@ -127,9 +127,11 @@ def invoke_beside_decoding(model: Model, tensors: list[NDArray[Any]], source: An
     whose cores invoke-only already keeps busy that decoding can only come out of the
     interpreter's time. This variant measures how much: its FPS over (a) is a ceiling for c/a
     that no arrangement of camapp's own stages (preprocess, overlay, hand-offs) can pass.
-    The decoder keeps at most four frames ahead of the invokes, as the pipeline's file queue does.
+    The decoder keeps at most four frames ahead of the invokes, as the pipeline's file queue does,
+    and each invoke waits for its frame to be decoded: where decoding is the slower of the two (a
+    large video and a small model on a Pi), the ceiling is the decoder's own rate.
     """
-    ahead = threading.Semaphore(4)
+    ahead, decoded = threading.Semaphore(4), threading.Semaphore(0)
     done = threading.Event()
     decode_cpu = [0.0, 0]  # seconds of the decoder thread's own CPU, frames decoded
 
@@ -141,19 +143,22 @@ def invoke_beside_decoding(model: Model, tensors: list[NDArray[Any]], source: An
             if source.read() is None:
                 break
             decode_cpu[1] += 1
+            decoded.release()
         decode_cpu[0] = time.thread_time() - t0
 
     source.open()
     thread = threading.Thread(target=decode, name="bench-decoder", daemon=True)
     interpreter, index = model.interpreter, model.info.input.index
+    invoked = 0
     try:
         thread.start()
         watch = Stopwatch().start()
-        for i in range(frames):
-            interpreter.set_tensor(index, tensors[i % len(tensors)])
+        while invoked < frames and decoded.acquire(timeout=10):  # a video shorter than `frames` ends early
+            interpreter.set_tensor(index, tensors[invoked % len(tensors)])
             interpreter.invoke()
             ahead.release()
-        measure = watch.stop(frames)
+            invoked += 1
+        measure = watch.stop(invoked)
     finally:
         done.set()
         thread.join(timeout=10)
