@@ -21,7 +21,7 @@ VIDEO_SUFFIXES = tuple(FOURCC)
 # so the whole recording would be lost. Free space is therefore checked on every frame (one
 # statvfs call), and the file is finished while there is still room for the index: about 20
 # bytes per frame, 2 MB for an hour at 30 fps.
-MIN_FREE_BYTES = 16 * 1024 * 1024
+MIN_FREE_BYTES = 16_000_000
 
 
 def is_video_path(path: str) -> bool:
@@ -75,9 +75,13 @@ class VideoRecorder:
         if free >= self.min_free_bytes:
             return
         self.close()  # finish the file (its index) while it still fits
+        done = (
+            f"stopped recording after {self.frames_written} frames, and that part of the file is complete"
+            if self.frames_written
+            else "nothing recorded"
+        )
         self._stopped = OutputError(
-            f"disk almost full while recording '{self.path}' ({free / 1e6:.1f} MB free): stopped recording after "
-            f"{self.frames_written} frames, and that part of the file is complete",
+            f"disk almost full for '{self.path}' ({free / 1e6:.1f} MB free, camapp keeps {self.min_free_bytes / 1e6:.0f} MB): {done}",
             "free some space; the next run records again",
         )
         raise self._stopped
