@@ -9,6 +9,7 @@ model's RGB order is produced by preprocess at the model's (small) input size in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -62,4 +63,4 @@ def yuv420_to_bgr(buffer: NDArray[np.uint8], width: int, height: int, stride: in
     u = flat[y_size : y_size + c_size].reshape(c_height, c_stride)[:, :c_width]
     v = flat[y_size + c_size : needed].reshape(c_height, c_stride)[:, :c_width]
     packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(height * 3 // 2, width)
-    return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
+    return cast(Image, cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420))  # cv2's stubs say MatLike

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import cast
 
 import cv2
 
@@ -45,7 +46,7 @@ class VideoRecorder:
 
     def _open(self, width: int, height: int) -> None:
         suffix = os.path.splitext(self.path)[1].lower()
-        writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[suffix]), self.fps, (width, height))
+        writer = cv2.VideoWriter(self.path, cv2.VideoWriter.fourcc(*FOURCC[suffix]), self.fps, (width, height))
         if not writer.isOpened():
             raise OutputError(f"cannot create video '{self.path}'", "check the folder is writable and the extension is .mp4, .avi or .mkv")
         self._writer, self._size = writer, (width, height)
@@ -62,7 +63,7 @@ class VideoRecorder:
         assert self._writer is not None and self._size is not None
         if (w, h) != self._size:
             # A video file has one frame size; a camera that changes mode must not corrupt it.
-            image = cv2.resize(image, self._size)
+            image = cast(Image, cv2.resize(image, self._size))  # cv2's stubs say MatLike
         self._writer.write(image)
         self.frames_written += 1
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import cv2
 
 from camapp.errors import InputError, SourceError
-from camapp.frames import Frame, Size
+from camapp.frames import Frame, Image, Size
 from camapp.sources.base import SourceOptions
 from camapp.sources.spec import SourceSpec
 
@@ -103,7 +104,7 @@ class OpenCVSource:
             return None
         if self.spec.kind == "video" and self.options.realtime:
             self._pace()
-        frame = Frame(image, self._index, time.monotonic_ns(), self.source_id)
+        frame = Frame(cast(Image, image), self._index, time.monotonic_ns(), self.source_id)  # cv2's stubs say MatLike
         self._index += 1
         return frame
 

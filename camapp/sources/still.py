@@ -6,6 +6,7 @@ import glob
 import logging
 import os
 import time
+from typing import cast
 
 import cv2
 
@@ -35,7 +36,7 @@ def read_image(path: str) -> Image:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot decode image '{path}'", "is it a complete JPEG, PNG or BMP file?")
-    return image
+    return cast(Image, image)  # cv2's stubs say MatLike
 
 
 class StillSource:
