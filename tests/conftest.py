@@ -56,3 +56,14 @@ def videos_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+def require(available: bool, what: str) -> None:
+    """Skip a test whose system part (a broker, a browser, apt's numpy) is missing on a developer's
+    machine; CI sets CAMAPP_REQUIRE_SERVICES=1 and then it fails instead, so a missing install
+    step in scripts/test cannot hide behind a skip."""
+    if available:
+        return
+    if os.environ.get("CAMAPP_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what} (CAMAPP_REQUIRE_SERVICES=1 forbids skipping it)")
+    pytest.skip(what)

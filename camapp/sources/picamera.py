@@ -8,7 +8,10 @@ exists only on Raspberry Pi OS (apt install python3-picamera2).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
 import time
 from typing import Any
 
@@ -23,14 +26,40 @@ DEFAULT_MAIN_SIZE = (1280, 720)
 
 
 def _import_picamera2() -> Any:
+    # numpy 2 prints a page with a traceback when a module built for numpy 1 is imported; the user
+    # gets camapp's one line instead (and the page with --debug).
+    said = io.StringIO()
     try:
-        from picamera2 import Picamera2  # type: ignore[import-not-found]
-    except ImportError as exc:
+        with contextlib.redirect_stderr(said):
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+    except ModuleNotFoundError as exc:
+        if exc.name != "picamera2":
+            raise SourceError(*_broken_stack(exc)) from exc
         raise SourceError(
             "the Pi camera needs picamera2, which is not importable here",
             "on Raspberry Pi OS: sudo apt install python3-picamera2, and create the venv with --system-site-packages",
         ) from exc
+    except Exception as exc:
+        # apt's picamera2 and simplejpeg are compiled against the system's numpy; a different numpy in
+        # the venv fails here with "numpy.dtype size changed" (ValueError) or "numpy.core.multiarray
+        # failed to import" (ImportError). Not a camapp bug: the venv needs rebuilding.
+        raise SourceError(*_broken_stack(exc)) from exc
+    finally:
+        if said.getvalue():
+            log.debug("importing picamera2 printed:\n%s", said.getvalue().rstrip())
     return Picamera2
+
+
+def _broken_stack(exc: BaseException) -> tuple[str, str]:
+    import numpy
+
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return (
+        f"the Pi camera stack (picamera2) failed to import: {type(exc).__name__}: {first_line} "
+        f"(numpy {numpy.__version__} from {os.path.dirname(os.path.dirname(numpy.__file__))})",
+        "run `camapp doctor`; usually the venv's numpy shadows the system's, so recreate the venv: "
+        "rm -rf .venv && bash scripts/camapp doctor",
+    )
 
 
 class PicameraSource:
