@@ -42,7 +42,7 @@ PROFILE_SUMMARY = {
 
 # Held back where the system numpy is 1.x. opencv-python 4.12 and later require numpy >= 2 (4.11
 # supports numpy >= 1.23.5 on Python 3.11); ai-edge-litert 2.3.0 needs numpy >= 1.23.2, so LiteRT
-# is not held back. Checked with `benchmarks/check_aarch64_wheels.sh` (pip resolving for aarch64).
+# is not held back. Checked by scripts/check-wheels (pip resolving for aarch64, run in CI).
 NUMPY1_PINS = (
     ("opencv-python<4.12", "4.12 and later require numpy >= 2"),
     ("opencv-python-headless<4.12", "the same for the headless build"),
