@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 
-from camapp import __version__
+from camapp import __version__, early_signals
 from camapp.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CamappError
 
 log = logging.getLogger("camapp")
@@ -38,7 +38,7 @@ def _optional_commands() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("models", "bench", "service", "check_config"):
+    for name in ("models", "bench", "service", "check_config", "doctor"):
         try:
             found.append(importlib.import_module(f"camapp.commands.{name}"))
         except ModuleNotFoundError as exc:
@@ -93,8 +93,11 @@ def _error_prefix() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    early_signals.hold_sighup()  # before the slow imports: a reload must not kill a starting service
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "run":
+        early_signals.release_sighup()
     debug = bool(getattr(args, "debug", False))
     level = getattr(args, "log_level", None) or ("info" if args.command == "run" else "warning")
     setup_logging(level, debug)

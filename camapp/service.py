@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from camapp import early_signals
 from camapp.stats import PipelineStats
 
 if TYPE_CHECKING:
@@ -205,6 +206,8 @@ class Reloader:
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, self.request)
+            if early_signals.take_pending():  # sent while camapp was still starting
+                self.request()
 
     def start(self) -> None:
         self.thread.start()

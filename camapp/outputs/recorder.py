@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import cast
 
 import cv2
@@ -25,6 +26,16 @@ VIDEO_SUFFIXES = tuple(FOURCC)
 MIN_FREE_BYTES = 16_000_000
 
 
+def check_writable_folder(folder: str, what: str) -> None:
+    """Fail at start (exit 5) rather than after the run: OpenCV's VideoWriter and imwrite only
+    report False, and root passes every os.access check, so a real file is created and removed."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".camapp-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot {what} in '{folder}': {exc.strerror or exc}", "choose a folder you can write to") from exc
+
+
 def is_video_path(path: str) -> bool:
     return path.lower().endswith(VIDEO_SUFFIXES)
 
@@ -43,6 +54,7 @@ class VideoRecorder:
         self.folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(self.folder):
             raise OutputError(f"cannot save video to '{path}': folder '{self.folder}' does not exist", "create it first")
+        check_writable_folder(self.folder, "save video")
 
     def _open(self, width: int, height: int) -> None:
         suffix = os.path.splitext(self.path)[1].lower()
@@ -105,6 +117,7 @@ class ImageFolderRecorder:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder '{folder}': {exc.strerror}") from exc
+        check_writable_folder(folder, "save images")
         self.images_written = 0
 
     def name_for(self, frame: Frame) -> str:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import cv2
 
-from tests.commands.conftest import run_camapp
+from tests.commands.conftest import assert_one_line_error, run_camapp
+from tests.conftest import REPO
+
+FAKE_SITE = REPO / "tests" / "fakes" / "fake_site"  # the fake picamera2, importable by a camapp process
 
 BOTTLE_FRAMES = 1189  # decodable frames in bottle-detection.mp4 (VIDEOS.md)
 
@@ -96,3 +105,97 @@ def test_run_on_a_video_with_save_to_a_folder_keeps_one_image_per_frame(videos_d
     assert result.code == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert names == [f"asl_gestures_book_{i:06d}.jpg" for i in range(5)]
+
+
+def test_save_or_output_into_a_folder_that_cannot_be_written_fails_at_start_with_exit_5(videos_dir):
+    video = str(videos_dir / "bottle-detection.mp4")
+    # /proc refuses new files even to root, like a read-only card or someone else's folder.
+    for option, target in (("--save", "/proc/annotated.mp4"), ("--save", "/proc/frames/"), ("--output", "/proc/results.jsonl")):
+        result = run_camapp("run", "--source", video, "--model", "ssd_mobilenet_v1_coco_quant", "--max-frames", "2", option, target)
+        assert_one_line_error(result, 5, "/proc")
+        assert "frames read" not in result.stderr  # refused before any frame was processed
+
+
+def test_picam_example_config_runs_by_hand_and_writes_its_results_in_the_current_folder(videos_dir, tmp_path):
+    env = {"PYTHONPATH": f"{FAKE_SITE}{os.pathsep}{REPO}", "PICAMERA2_STANDIN_VIDEO": str(videos_dir / "bottle-detection.mp4")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "camapp", "run", "--config", str(REPO / "configs" / "picam-detect.yaml"), "--max-frames", "3"],
+        cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert 1 <= len(lines) <= 3 and all("detections" in json.loads(line) for line in lines)
+
+
+def _start_looping_run(videos_dir) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "camapp", "run", "--source", str(videos_dir / "bottle-detection.mp4"), "--loop", "--realtime",
+         "--model", "ssd_mobilenet_v1_coco_quant", "--threads", "1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], text: str) -> list[str]:
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"camapp ended before saying {text!r}: {''.join(seen)}")
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_exits_130(videos_dir):
+    proc = _start_looping_run(videos_dir)
+    try:
+        _wait_for_line(proc, "running ")
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, rest
+    assert "frames read" in rest and "Traceback" not in rest
+
+
+def _catches_sighup(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught & (1 << (signal.SIGHUP - 1)))
+
+
+def test_a_sighup_during_start_up_is_a_reload_not_the_end(videos_dir):
+    proc = _start_looping_run(videos_dir)
+    try:
+        deadline = time.monotonic() + 30
+        while not _catches_sighup(proc.pid):  # camapp's first line holds SIGHUP
+            assert proc.poll() is None and time.monotonic() < deadline
+        # Held before OpenCV (and so the model, the source and the service) is even loaded.
+        assert "cv2" not in Path(f"/proc/{proc.pid}/maps").read_text()
+        proc.send_signal(signal.SIGHUP)
+        seen = _wait_for_line(proc, "reloading")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, "".join(seen) + rest
+
+
+def test_sighup_is_held_only_until_a_command_that_cannot_reload_starts():
+    code = (
+        "import os, signal\n"
+        "from camapp import early_signals\n"
+        "early_signals.hold_sighup()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "assert early_signals.take_pending() and not early_signals.take_pending()\n"
+        "print('survived', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "early_signals.release_sighup()\n"  # the held one is delivered with the default action
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.stdout.split() == ["survived"]
+    assert proc.returncode == -signal.SIGHUP

@@ -567,3 +567,17 @@ def fresh_module(
     module.CompletedRequest = CompletedRequest  # type: ignore[attr-defined]
     module.__file__ = __file__
     return module
+
+
+def module_from_video(path: str, count: int = 30) -> types.ModuleType:
+    """A fresh fake whose camera shows the first `count` frames of a real video, for camapp
+    processes that tests start (tests/fakes/*_site/picamera2 put it on their import path)."""
+    capture = cv2.VideoCapture(path)
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return fresh_module(frames=frames)

@@ -30,22 +30,12 @@ _fake: ModuleType | None = None
 def _load_fake() -> ModuleType:
     global _fake
     if _fake is None:
-        import cv2
-
         path = Path(__file__).resolve().parents[2] / "picamera2.py"
         spec = importlib.util.spec_from_file_location("_picamera2_fake", path)
         assert spec and spec.loader
         template = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(template)
-        frames = []
-        capture = cv2.VideoCapture(os.environ.get("PICAMERA2_STANDIN_VIDEO", ""))
-        while len(frames) < 30:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(frame)
-        capture.release()
-        _fake = template.fresh_module(frames=frames)
+        _fake = template.module_from_video(os.environ.get("PICAMERA2_STANDIN_VIDEO", ""))
     return _fake
 
 
