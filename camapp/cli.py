@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from camapp import __version__, early_signals
 from camapp.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CamappError
+from camapp.native_logs import quiet_native_logs
 
 log = logging.getLogger("camapp")
 
@@ -94,6 +95,7 @@ def _error_prefix() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     early_signals.hold_sighup()  # before the slow imports: a reload must not kill a starting service
+    quiet_native_logs(debug="--debug" in (sys.argv[1:] if argv is None else argv))  # before cv2 is imported
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "run":

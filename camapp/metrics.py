@@ -85,6 +85,8 @@ def pipeline_metrics(stats: PipelineStats, now: float | None = None) -> list[Met
         counter("camapp_frames_read_total", "Frames read from the source.", stats.frames_read),
         counter("camapp_frames_skipped_total", "Frames dropped because inference was busy (live mode).", stats.skipped),
         counter("camapp_frames_processed_total", "Frames that went through inference.", stats.processed),
+        counter("camapp_frames_unreadable_total", "Frames the source could not decode or delivered broken, skipped.",
+                stats.unreadable),
         gauge("camapp_capture_fps", "Frames read per second, over the last seconds.", round(stats.capture_fps(), 3)),
         gauge("camapp_inference_fps", "Inferences per second, over the last seconds.", round(stats.inference_fps(), 3)),
         gauge("camapp_last_frame_age_seconds", "Seconds since the source delivered a frame (-1 before the first).",

@@ -118,6 +118,11 @@ class PipelineStats:
         self.source_state: str = "ok"  # "ok" | "reconnecting"
         self.reconnects = 0  # times a lost live source was opened again and delivered frames
         self.source_lost_at: float | None = None  # time.monotonic() when the current outage began
+        self.unreadable = 0  # frames the source could not decode or delivered broken, skipped
+
+    def frames_unreadable(self, n: int = 1) -> None:
+        with self._lock:
+            self.unreadable += n
 
     def source_changed(self, state: str, reconnects: int, lost_at: float | None) -> None:
         with self._lock:

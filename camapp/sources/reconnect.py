@@ -113,6 +113,10 @@ class _Session:
                     self.owner._session_ended(self, f"{bad} unreadable frames in a row ({problem})")
                     return
                 continue
+            if empty:
+                # Empty reads followed by a frame were frames the decoder could not decode (a
+                # corrupt JPEG in a stream), not a lost source: count them as unreadable.
+                self.owner._unreadable(empty)
             bad = empty = 0
             assert frame is not None
             self.owner._deliver(self, frame)
@@ -245,8 +249,13 @@ class ReconnectingSource:
             session.failure = reason
             self._cond.notify_all()
 
+    def _unreadable(self, n: int) -> None:
+        if self.stats is not None:
+            self.stats.frames_unreadable(n)
+
     def _bad_frame(self, problem: str) -> None:
         self.bad_frames += 1
+        self._unreadable(1)
         if not self._bad_logged:  # once: a camera that sends garbage would otherwise flood the journal
             log.warning("skipping unreadable frames from %s (%s); counted, not logged again", self.source_id, problem)
             self._bad_logged = True
