@@ -23,7 +23,7 @@ class OpenCVSource:
     def __init__(self, spec: SourceSpec, options: SourceOptions) -> None:
         self.spec = spec
         self.options = options
-        self.source_id = spec.target
+        self.source_id = spec.display  # credentials masked: this name goes to logs, pages and MQTT
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
         self._fps: float | None = None
@@ -85,12 +85,12 @@ class OpenCVSource:
     def _open_error(self) -> Exception:
         if self.spec.kind == "webcam":
             return SourceError(
-                f"cannot open camera {self.spec.target}",
+                f"cannot open camera {self.spec.display}",
                 "check that it is plugged in, not used by another program, and that your user is in the 'video' group",
             )
         if self.spec.kind == "stream":
-            return SourceError(f"cannot open stream {self.spec.target}", "check the URL and that the server is reachable")
-        return InputError(f"cannot decode video file {self.spec.target}", "check that it is a video OpenCV can read (mp4, mkv, avi)")
+            return SourceError(f"cannot open stream {self.spec.display}", "check the URL and that the server is reachable")
+        return InputError(f"cannot decode video file {self.spec.display}", "check that it is a video OpenCV can read (mp4, mkv, avi)")
 
     def read(self) -> Frame | None:
         if self._cap is None:

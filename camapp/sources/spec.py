@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from camapp.errors import UsageError
+from camapp.sources.redact import redact_url
 
 SourceKind = Literal["picamera", "webcam", "video", "images", "stream"]
 
@@ -25,8 +26,14 @@ class SourceSpec:
     target: str  # path, URL, glob, or device
     index: int | None = None  # camera number for picam / webcam
 
+    @property
+    def display(self) -> str:
+        """The target as it may be shown or sent anywhere: a URL's credentials masked. Only the
+        code that opens the stream reads `target` itself."""
+        return redact_url(self.target)
+
     def describe(self) -> str:
-        return f"{self.kind} {self.target}"
+        return f"{self.kind} {self.display}"
 
 
 def parse_source(text: str) -> SourceSpec:

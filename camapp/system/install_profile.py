@@ -137,10 +137,12 @@ def probe_python(executable: str = sys.executable, timeout: float = 60.0) -> Pyt
     can abort, and the venv's own packages must not leak into the answer."""
     version = platform.python_version()
     try:
-        out = subprocess.run(
-            [executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, check=False, cwd="/"
-        ).stdout.strip().splitlines()
-        facts = json.loads(out[-1]) if out else {}
+        probe = subprocess.run([executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, check=False, cwd="/")
+        out = probe.stdout.strip().splitlines()
+        # No answer: importing the camera stack killed the interpreter (an abort in a C extension).
+        last = (probe.stderr.strip().splitlines() or [""])[-1]
+        crashed = f"importing it ended {executable} (exit code {probe.returncode}) {last}"
+        facts = json.loads(out[-1]) if out else {"picamera2_error": crashed}
         version_out = subprocess.run(
             [executable, "-c", "import platform; print(platform.python_version())"],
             capture_output=True, text=True, timeout=timeout, check=False, cwd="/",
@@ -189,6 +191,9 @@ def main(argv: list[str]) -> int:
     py = probe_python(sys.executable)
     profile = choose(py, m)
     mode = argv[0] if argv else "summary"
+    if py.picamera2_error and "ended" in py.picamera2_error:
+        print(f"camapp: warning: picamera2 could not be probed: {py.picamera2_error}; run `camapp doctor` once camapp is installed",
+              file=sys.stderr)
     if mode == "shell":
         print(f"profile={shlex.quote(profile.name)}; system_site={int(profile.system_site_packages)}; "
               f"profile_why={shlex.quote(profile.why)}")

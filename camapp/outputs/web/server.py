@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from camapp.errors import OutputError
 from camapp.metrics import CONTENT_TYPE as METRICS_TYPE
 from camapp.outputs.web.broadcast import FrameBroadcaster
+from camapp.sources.redact import redact_query_values
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ class Handler(BaseHTTPRequestHandler):
     }
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-        log.debug("%s %s", self.address_string(), format % args)
+        # The request line may carry ?token=: never in a log, not even under --debug.
+        log.debug("%s %s", self.address_string(), redact_query_values(format % args))
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self._dispatch(send_body=True)
