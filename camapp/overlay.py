@@ -1,4 +1,8 @@
-"""Draw results on a copy of the frame: the one place that turns results into pixels."""
+"""Draw results on a copy of the frame: the one place that turns results into pixels.
+
+Text is sized from the frame, not fixed: a fixed font that suits 1080p is ~6 px high on the
+640x360 stream a Pi usually records, and one that suits 640x360 is a smudge in a 1080p recording.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,18 @@ from camapp.frames import Image
 from camapp.results import Results
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# The overlay shows at most this many of a classifier's top-k, whichever command draws it (the
+# JSON output carries all of them): more lines would cover the picture they describe.
+MAX_DRAWN_CLASSES = 3
+# Text height (digits / capitals) as a share of the frame's shorter side: ~3.5 % reads at a
+# glance on a phone viewing the web stream and stays modest on a 1080p monitor (38 px).
+TEXT_FRACTION = 0.035
+# ...but never below 13 px (12 px of ink), the smallest Hershey text that stays legible after JPEG / H.264
+# compression (a 320x240 stream would otherwise get 8 px).
+MIN_TEXT_PX = 13.0
+_HUD_MARGIN = 6  # px between the HUD and the frame's edges
+
+Colour = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -21,56 +37,130 @@ class Hud:
     inference_ms: float
 
 
+@dataclass(frozen=True)
+class TextStyle:
+    """How big text and lines are drawn on one frame size."""
+
+    font_scale: float
+    thickness: int  # of the glyph strokes
+    line: int  # of box outlines
+    pad: int  # around text inside its background box
+
+    @property
+    def text_px(self) -> int:
+        """The height of digits and capitals as drawn (what a reader perceives as text size)."""
+        return cv2.getTextSize("0", FONT, self.font_scale, self.thickness)[0][1]
+
+
 @cache
-def class_colour(class_id: int) -> tuple[int, int, int]:
+def _height_at_scale_1() -> int:
+    return cv2.getTextSize("0", FONT, 1.0, 1)[0][1]
+
+
+@cache
+def text_style(width: int, height: int) -> TextStyle:
+    """The style for a width x height frame: text ~3.5 % of the shorter side, at least 12 px."""
+    px = max(MIN_TEXT_PX, TEXT_FRACTION * min(width, height))
+    return _style_for_px(px)
+
+
+def _style_for_px(px: float) -> TextStyle:
+    # Stroke width grows with the glyphs so large text does not turn into hairlines.
+    return TextStyle(px / _height_at_scale_1(), max(1, round(px / 12)), max(2, round(px / 8)), max(2, round(px / 4)))
+
+
+@cache
+def class_colour(class_id: int) -> Colour:
     """A stable, well-separated BGR colour per class: golden-ratio steps around the hue circle."""
     hue = (class_id * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
     return int(b * 255), int(g * 255), int(r * 255)
 
 
-def _scale(image: Image) -> tuple[float, int]:
-    # Text and lines grow with the frame so a 1080p recording stays legible.
-    s = max(0.4, min(image.shape[0], image.shape[1]) / 720)
-    return 0.6 * s, max(1, round(2 * s))
+def _style(image: Image) -> TextStyle:
+    return text_style(image.shape[1], image.shape[0])
 
 
-def _label(image: Image, text: str, x: int, y: int, colour: tuple[int, int, int], font_scale: float, thickness: int) -> None:
-    (tw, th), base = cv2.getTextSize(text, FONT, font_scale, thickness)
-    y = max(y, th + base + 2)
-    cv2.rectangle(image, (x, y - th - base - 2), (x + tw + 4, y), colour, cv2.FILLED)
-    cv2.putText(image, text, (x + 2, y - base), FONT, font_scale, (0, 0, 0), thickness, cv2.LINE_AA)
+def _box_size(text: str, style: TextStyle) -> tuple[int, int, int]:
+    """(width, height, baseline) of `text` in its background box."""
+    (tw, th), base = cv2.getTextSize(text, FONT, style.font_scale, style.thickness)
+    return tw + 2 * style.pad, th + base + 2 * style.pad, base
+
+
+def _label(image: Image, text: str, x: int, y: int, colour: Colour, style: TextStyle) -> int:
+    """Dark text on a `colour` box whose bottom-left corner is (x, y), kept inside the frame.
+
+    Returns the box's height, so callers can stack labels.
+    """
+    h, w = image.shape[:2]
+    bw, bh, _ = _box_size(text, style)
+    x = max(0, min(x, w - bw))  # a label at the right edge slides left rather than being cut off
+    y = min(max(y, bh), h)  # no room above the box: draw it inside, below the top edge
+    _boxed_text(image, text, x, y, style, (0, 0, 0), colour)
+    return bh
+
+
+def _boxed_text(image: Image, text: str, x: int, y: int, style: TextStyle, fg: Colour, bg: Colour) -> None:
+    """`text` in a filled box whose bottom-left corner is (x, y)."""
+    bw, bh, base = _box_size(text, style)
+    cv2.rectangle(image, (x, y - bh), (x + bw, y), bg, cv2.FILLED)
+    cv2.putText(image, text, (x + style.pad, y - style.pad - base), FONT, style.font_scale, fg, style.thickness, cv2.LINE_AA)
 
 
 def draw_detections(image: Image, results: Results) -> None:
-    font_scale, thickness = _scale(image)
+    style = _style(image)
     h, w = image.shape[:2]
     for det in results.detections:
         colour = class_colour(det.class_id)
         x0, y0, x1, y1 = det.box.to_pixels(w, h)
-        cv2.rectangle(image, (x0, y0), (x1, y1), colour, thickness)
-        _label(image, f"{det.label} {det.score:.2f}", x0, y0, colour, font_scale, thickness)
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, style.line)
+        _label(image, f"{det.label} {det.score:.2f}", x0, y0, colour, style)
 
 
-def draw_classes(image: Image, results: Results, k: int = 3) -> None:
-    font_scale, thickness = _scale(image)
-    line = int(32 * font_scale / 0.6)
-    for i, c in enumerate(results.classes[:k]):
-        _label(image, f"{c.label.split(',')[0]} {c.score:.2f}", 8, 8 + line * (i + 1), class_colour(c.class_id), font_scale, thickness)
+def draw_classes(image: Image, results: Results, k: int = MAX_DRAWN_CLASSES) -> None:
+    """The top classes as a list in the top-left corner, near-zero scores left out."""
+    style = _style(image)
+    gap = max(1, style.pad // 2)
+    y = style.pad
+    for c in results.shown_classes[: max(1, min(k, MAX_DRAWN_CLASSES))]:
+        text = f"{c.label.split(',')[0]} {c.score:.2f}"  # ImageNet names list synonyms: the first is enough
+        y += _box_size(text, style)[1]
+        _label(image, text, style.pad, y, class_colour(c.class_id), style)
+        y += gap
+
+
+def hud_lines(hud: Hud, width: int, style: TextStyle) -> list[str]:
+    """The HUD as one line when it fits the frame's width, else one field per line."""
+    fields = [f"cap {hud.capture_fps:.1f} fps", f"inf {hud.inference_fps:.1f} fps", f"{hud.inference_ms:.1f} ms"]
+    one_line = "  ".join(fields)
+    if _box_size(one_line, style)[0] <= width - 2 * _HUD_MARGIN:
+        return [one_line]
+    return fields
 
 
 def draw_hud(image: Image, hud: Hud) -> None:
-    font_scale, thickness = _scale(image)
-    text = f"cap {hud.capture_fps:4.1f} fps  inf {hud.inference_fps:4.1f} fps  {hud.inference_ms:5.1f} ms"
-    (tw, th), base = cv2.getTextSize(text, FONT, font_scale * 0.8, thickness)
+    """FPS and latency, white on black, in the bottom-right corner."""
     h, w = image.shape[:2]
-    x, y = w - tw - 10, h - 10
-    cv2.rectangle(image, (x - 4, y - th - base), (w - 4, y + base), (0, 0, 0), cv2.FILLED)
-    cv2.putText(image, text, (x, y), FONT, font_scale * 0.8, (255, 255, 255), thickness, cv2.LINE_AA)
+    style = _style(image)
+    lines = hud_lines(hud, w, style)
+    widest = max(_box_size(line, style)[0] for line in lines)
+    if widest > w - 2 * _HUD_MARGIN:
+        # Only on frames too small for even one field at the minimum size (e.g. 160x120): shrink
+        # to fit rather than cut the numbers off.
+        style = _style_for_px(style.text_px * (w - 2 * _HUD_MARGIN) / widest)
+    y = h - _HUD_MARGIN
+    for line in reversed(lines):
+        bw, bh, _ = _box_size(line, style)
+        _boxed_text(image, line, w - _HUD_MARGIN - bw, y, style, (255, 255, 255), (0, 0, 0))
+        y -= bh
 
 
-def annotate(image: Image, results: Results | None, hud: Hud | None, top_k: int = 3) -> Image:
-    """A copy of `image` with results and the HUD drawn on it; the frame itself is never changed."""
+def annotate(image: Image, results: Results | None, hud: Hud | None, top_k: int = MAX_DRAWN_CLASSES) -> Image:
+    """A copy of `image` with results and the HUD drawn on it; the frame itself is never changed.
+
+    `top_k` is the model's top-k; the overlay draws at most MAX_DRAWN_CLASSES of them, so every
+    caller (camapp run, classify --save, the web view, snapshots) draws the same classes.
+    """
     out = image.copy()
     if results is not None:
         if results.task == "detect":

@@ -7,6 +7,12 @@ from typing import Any, Literal
 
 Task = Literal["classify", "detect"]
 
+# Scores are shown with two decimals (overlay) and four (JSON). A class under half a percent would
+# be drawn as "0.00": it is the padding of a 1001-way softmax (uniform would be 0.001), not an
+# answer, and a quantised softmax steps in 1/256 (0.0039), so its first step up is dropped too.
+# JSON and overlay share this one rule so what a consumer reads is what the picture showed.
+MIN_SHOWN_SCORE = 0.005
+
 
 @dataclass(frozen=True)
 class Box:
@@ -53,6 +59,14 @@ class Classification:
         return {"class_id": self.class_id, "label": self.label, "score": round(self.score, 4)}
 
 
+def shown_classes(classes: list[Classification]) -> list[Classification]:
+    """The classes worth showing: those that do not round to zero, and always the top-1.
+
+    The top-1 stays even when tiny (a confused model over 1001 classes) so a result is never empty.
+    """
+    return classes[:1] + [c for c in classes[1:] if c.score >= MIN_SHOWN_SCORE]
+
+
 @dataclass(frozen=True)
 class Detection:
     class_id: int
@@ -85,6 +99,11 @@ class Results:
     detections: list[Detection] = field(default_factory=list)
 
     @property
+    def shown_classes(self) -> list[Classification]:
+        """`classes` without the near-zero padding: what JSON and the overlay show (see MIN_SHOWN_SCORE)."""
+        return shown_classes(self.classes)
+
+    @property
     def labels(self) -> list[str]:
         if self.task == "detect":
             return [d.label for d in self.detections]
@@ -99,7 +118,7 @@ class Results:
             "inference_ms": round(self.inference_ms, 3),
         }
         if self.task == "classify":
-            out["classes"] = [c.to_dict() for c in self.classes]
+            out["classes"] = [c.to_dict() for c in self.shown_classes]
         else:
             out["detections"] = [d.to_dict(self.width, self.height) for d in self.detections]
         return out

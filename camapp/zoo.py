@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camapp.errors import UsageError
 from camapp.manifest import ModelEntry, ModelStore, load_manifest
+
+if TYPE_CHECKING:
+    from camapp.mirror import MirrorFile
 
 FAMILIES = {"v3": ("v3-small", "v3-large")}
 
@@ -77,8 +80,9 @@ def size_text(size: int | None) -> str:
     return f"{size / 1e6:.1f} MB" if size else "-"
 
 
-def row(entry: ModelEntry, store: ModelStore) -> dict[str, Any]:
-    """One model for `camapp models list`: the manifest's facts plus where (whether) it is on disk."""
+def row(entry: ModelEntry, store: ModelStore, in_mirror: MirrorFile | None = None) -> dict[str, Any]:
+    """One model for `camapp models list`: the manifest's facts plus where (whether) it is on disk
+    and whether the mirror holds it (`in_mirror`, from camapp.mirror.probe)."""
     path = store.find(entry)
     size = entry.size or (path.stat().st_size if path else None)
     return {
@@ -105,4 +109,7 @@ def row(entry: ModelEntry, store: ModelStore) -> dict[str, Any]:
         "notes": entry.notes,
         "cached": store.describe_location(entry) if path else None,
         "path": str(path) if path else None,
+        # "yes" / "no" / "wrong-size" / "unknown" (mirror unreachable); None: no mirror is set
+        "mirror": in_mirror.state if in_mirror else None,
+        "mirror_location": in_mirror.location if in_mirror else None,
     }

@@ -195,3 +195,63 @@ def test_offline_without_a_mirror_is_one_line_naming_the_file_and_the_folder(tmp
     assert "m.tflite" in str(err.value) and str(tmp_path / "cache" / "m.tflite") in str(err.value)
     assert "downloading" not in caplog.text  # nothing was announced before the failure
     assert not Path(tmp_path / "cache").exists() or not any(Path(tmp_path / "cache").iterdir())
+
+
+# ---- a file given by path that the manifest knows by its checksum -------------------------------
+
+DETECT_FILE = ENTRIES["ssd_mobilenet_v1_coco_quant"].file
+
+
+def test_a_known_file_given_by_path_gets_the_manifests_labels(models_dir):
+    resolved = resolve_model(str(models_dir / DETECT_FILE), None)
+    assert resolved.entry is None  # still a file: its sidecar applies as for any file
+    assert resolved.known is not None and resolved.known.id == "ssd_mobilenet_v1_coco_quant"
+    assert resolved.manifest_entry is resolved.known
+    assert resolved.labels == entry_labels(ENTRIES["ssd_mobilenet_v1_coco_quant"])
+
+
+def test_a_known_file_under_any_name_is_recognised_by_its_content(models_dir, tmp_path):
+    copy = tmp_path / "camera model.tflite"
+    shutil.copy(models_dir / "v3-small_224_1.0_uint8.tflite", copy)
+    resolved = resolve_model(str(copy), None)
+    assert resolved.known is not None and resolved.known.id == "mobilenet_v3_small_1.0_224_uint8"
+    assert resolved.labels == entry_labels(ENTRIES["mobilenet_v3_small_1.0_224_uint8"])
+
+
+def test_labels_given_or_embedded_win_over_the_manifests(models_dir, tmp_path):
+    given = resolve_model(str(models_dir / DETECT_FILE), "my_labels.txt")
+    assert given.labels == "my_labels.txt" and given.known is not None
+    # mobilenet_v2_1.0_224_quant.tflite carries imagenet_labels.txt in its metadata: no file is imposed
+    embedded = resolve_model(str(models_dir / "mobilenet_v2_1.0_224_quant.tflite"), None)
+    assert embedded.known is not None and embedded.labels is None
+
+
+def test_a_changed_file_is_not_the_manifests_model(models_dir, tmp_path):
+    data = bytearray((models_dir / DETECT_FILE).read_bytes())
+    data[1000] ^= 0xFF
+    mine = tmp_path / "detect.tflite"
+    mine.write_bytes(bytes(data))
+    resolved = resolve_model(str(mine), None)
+    assert resolved.known is None and resolved.labels is None
+    assert manifest.entry_for_file(tmp_path / "missing.tflite") is None
+    assert manifest.entry_for_file(tmp_path) is None  # a folder
+
+
+def test_a_file_is_hashed_once_until_it_changes(models_dir, tmp_path, monkeypatch):
+    path = tmp_path / "detect.tflite"
+    shutil.copy(models_dir / DETECT_FILE, path)
+    hashed: list[Path] = []
+    real = manifest.file_digests
+
+    def counting(p: Path):  # the real hash, counted
+        hashed.append(p)
+        return real(p)
+
+    monkeypatch.setattr(manifest, "file_digests", counting)
+    manifest._digests.cache_clear()
+    assert manifest.entry_for_file(path) is not None
+    assert manifest.entry_for_file(path) is not None  # a reload: no second read
+    assert len(hashed) == 1
+    path.write_bytes(path.read_bytes() + b"\0")  # changed in place: another size (and mtime)
+    assert manifest.entry_for_file(path) is None
+    assert len(hashed) == 2

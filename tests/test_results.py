@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from camapp.results import Box, Classification, Detection, Results
+from camapp.results import MIN_SHOWN_SCORE, Box, Classification, Detection, Results, shown_classes
 
 
 def classify_results() -> Results:
@@ -40,6 +40,44 @@ def test_classify_to_dict() -> None:
             {"class_id": 835, "label": "suit, suit of clothes", "score": 0.0234},
         ],
     }
+
+
+def padded_results() -> Results:
+    """What a 1001-class softmax gives for a clear picture: one answer, then classes at ~0."""
+    return Results(
+        "classify", "parrot.jpg", 0, 0, 500, 375, 3.0,
+        classes=[
+            Classification(89, "macaw", 0.99609375),
+            Classification(91, "lorikeet", 0.0078125),  # two quantisation steps: shown as 0.01
+            Classification(90, "sulphur-crested cockatoo", 0.00390625),  # one step: shown as 0.00
+            Classification(984, "scuba diver", 0.0),
+        ],
+    )
+
+
+def test_classes_that_would_show_as_zero_are_left_out_of_the_json() -> None:
+    classes = padded_results().to_dict()["classes"]
+    assert [c["label"] for c in classes] == ["macaw", "lorikeet"]
+    assert all(f"{c['score']:.2f}" != "0.00" for c in classes)
+
+
+def test_the_full_top_k_stays_on_the_results_for_accuracy_counting() -> None:
+    results = padded_results()
+    assert len(results.classes) == 4  # top-5 accuracy (camapp bench) still sees every class
+    assert [c.label for c in results.shown_classes] == ["macaw", "lorikeet"]
+
+
+def test_the_top_class_is_shown_even_when_its_score_is_tiny() -> None:
+    unsure = [Classification(1, "a", 0.002), Classification(2, "b", 0.0019)]
+    assert shown_classes(unsure) == unsure[:1]
+    assert shown_classes([]) == []
+
+
+@pytest.mark.parametrize(("score", "shown"), [(MIN_SHOWN_SCORE, True), (0.0049, False), (0.01, True)])
+def test_the_rule_is_the_half_percent_that_two_decimals_print_as_zero(score: float, shown: bool) -> None:
+    top, other = Classification(1, "a", 0.9), Classification(2, "b", score)
+    assert (other in shown_classes([top, other])) is shown
+    assert (f"{score:.2f}" != "0.00") is shown
 
 
 def test_detect_to_dict() -> None:

@@ -5,14 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from camapp import download, zoo
+from camapp import download, mirror, zoo
 from camapp.checksums import file_digests, verify_file
 from camapp.commands.common import add_common_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, ModelError, UsageError
-from camapp.manifest import ModelEntry, ModelStore, entry_labels, find_entry, load_manifest, looks_like_path
+from camapp.manifest import (
+    ModelEntry,
+    ModelStore,
+    entry_for_file,
+    entry_labels,
+    fallback_labels,
+    find_entry,
+    in_folder_mirror,
+    load_manifest,
+    looks_like_path,
+)
 
 STORE_ARGS = {"cache_dir": "model.cache_dir", "mirror": "model.mirror"}
 
@@ -54,25 +65,33 @@ def _store(args: argparse.Namespace) -> ModelStore:
 def list_models(args: argparse.Namespace) -> int:
     store = _store(args)
     members = zoo.family(args.backbone) if args.backbone else None
-    rows = [
-        zoo.row(e, store)
-        for e in load_manifest().values()
-        if (not args.task or e.task == args.task) and (members is None or e.backbone in members)
-    ]
+    entries = [e for e in load_manifest().values() if (not args.task or e.task == args.task) and (members is None or e.backbone in members)]
+    index = mirror.probe(entries, store)
+    rows = [zoo.row(e, store, index.files.get(e.id)) for e in entries]
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
-    header = ("ID", "TASK", "BACKBONE", "ALPHA", "RES", "INPUT", "SIZE", "ACCURACY", "CACHED", "CHECKSUM")
+    header = ("ID", "TASK", "BACKBONE", "ALPHA", "RES", "INPUT", "SIZE", "ACCURACY", "CACHED", "MIRROR", "CHECKSUM")
     table = [header] + [_table_row(r) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     print(
-        "\n* = the default for --backbone/--task. CHECKSUM: 'here' = sha256 checked here against a real file; 'sha256' or"
-        " 'git-blob' = stated by the publisher only; '-' = none (pulled but unverified)."
-        f"\nCache: {store.cache_dir}; system folder: {store.system_dir}"
+        "\n* = the default for --backbone/--task. MIRROR: 'yes' = the mirror holds the file by name (its checksum is"
+        " checked when it is used or pulled); '?' = the mirror did not answer. CHECKSUM: 'here' = sha256 checked here"
+        " against a real file; 'sha256' or 'git-blob' = stated by the publisher only; '-' = none (pulled but unverified)."
+        f"\nCache: {store.cache_dir}; system folder: {store.system_dir}; mirror: {_mirror_text(index)}"
     )
     return EXIT_OK
+
+
+def _mirror_text(index: mirror.MirrorIndex) -> str:
+    if not index.mirror:
+        return "none (set CAMAPP_MODEL_MIRROR or model.mirror)"
+    return index.mirror + (f" (could not ask it: {index.problem})" if index.problem else "")
+
+
+_MIRROR_CELL = {"yes": "yes", "no": "-", "wrong-size": "wrong-size", "unknown": "?"}
 
 
 def _table_row(r: dict[str, Any]) -> tuple[str, ...]:
@@ -87,27 +106,66 @@ def _table_row(r: dict[str, Any]) -> tuple[str, ...]:
         zoo.size_text(r["size"]),
         zoo.accuracy_text(entry),
         r["cached"] or "-",
+        _MIRROR_CELL.get(r["mirror"] or "no", "-"),
         "here" if r["verified"] else (r["checksum"] or "-").replace("_", "-"),
     )
 
 
 def model_info(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if looks_like_path(args.model):
+        path = Path(args.model).expanduser()
+        known = entry_for_file(path)  # a file the manifest knows by its checksum gets its id and labels
+        labels = args.labels or (fallback_labels(str(path), known) if known else None)
+        _show_file(path, labels, known, store, "file", args, sidecar=True)
+        return EXIT_OK
+    entry = find_entry(args.model)
+    cached = store.find(entry)
+    if cached is not None:
+        _show_file(cached, args.labels or entry_labels(entry), entry, store, store.describe_location(entry), args)
+        return EXIT_OK
+    # Not cached: a folder mirror is read in place (after its checksum matched), an http mirror
+    # lends a verified copy to a temporary folder that is deleted afterwards.
+    index = mirror.probe([entry], store)
+    state = index.state(entry.id)
+    in_mirror = in_folder_mirror(entry, store) if store.mirror and mirror.is_folder(store.mirror) else None
+    if in_mirror is not None:
+        _show_file(in_mirror, args.labels or entry_labels(entry), entry, store, "mirror", args)
+        return EXIT_OK
+    if state in ("yes", "wrong-size") and store.mirror and not mirror.is_folder(store.mirror):
+        with tempfile.TemporaryDirectory(prefix="camapp-info-") as tmp:
+            pulled = download.pull(entry, ModelStore(Path(tmp), store.mirror, store.system_dir), progress=sys.stderr.isatty())
+            _show_file(pulled.path, args.labels or entry_labels(entry), entry, store, "mirror", args, shown_path=pulled.source)
+        return EXIT_OK
+    _print_info({"id": entry.id, "cached": False, "manifest": zoo.row(entry, store)}, args.json)
+    where = {"no": " (nor in the mirror)", "unknown": f" (the mirror did not answer: {index.problem})"}.get(state or "", "")
+    print(f"(not downloaded{where}: 'camapp models pull {entry.id}' fetches it, then this shows the file)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _show_file(
+    path: Path,
+    labels: str | None,
+    entry: ModelEntry | None,
+    store: ModelStore,
+    location: str,
+    args: argparse.Namespace,
+    *,
+    sidecar: bool = False,
+    shown_path: str | None = None,
+) -> None:
+    """Load the model at `path` and print what it is; `location` says where it was found."""
     from camapp.inference.tasks import Model, ModelOptions
     from camapp.sidecar import apply_sidecar
 
-    store = _store(args)
-    entry = None if looks_like_path(args.model) else find_entry(args.model)
-    path = Path(args.model).expanduser() if entry is None else store.find(entry)
-    if entry is not None and path is None:
-        _print_info({"id": entry.id, "cached": False, "manifest": zoo.row(entry, store)}, args.json)
-        print(f"(not downloaded: 'camapp models pull {entry.id}' fetches it, then this shows the file)", file=sys.stderr)
-        return EXIT_OK
-    assert path is not None
-    labels = args.labels or (entry_labels(entry) if entry else None)
     options = ModelOptions(str(path), labels=labels)
-    model = Model(options if entry else apply_sidecar(options, {"labels"} if args.labels else set()))
-    _print_info(_describe(model, entry, store), args.json)
-    return EXIT_OK
+    if sidecar:  # your own model (or a known one given by path): its my.yaml applies, as for `run`
+        options = apply_sidecar(options, {"labels"} if args.labels else set())
+    data = _describe(Model(options), entry, store)
+    data["location"] = location
+    if shown_path:
+        data["path"] = shown_path
+    _print_info(data, args.json)
 
 
 def _describe(model: Any, entry: ModelEntry | None, store: ModelStore) -> dict[str, Any]:
@@ -146,8 +204,8 @@ def _print_info(data: dict[str, Any], as_json: bool) -> None:
             if value not in (None, {}, ""):
                 print(f"{key:<16}{value}")
         return
-    for key in ("path", "id", "task", "runtime"):
-        if data[key] is not None:
+    for key in ("path", "location", "id", "task", "runtime"):
+        if data.get(key) is not None:
             print(f"{key:<16}{data[key]}")
     print(f"{'input':<16}{_tensor_text(data['input'])}")
     for out in data["outputs"]:

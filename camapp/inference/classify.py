@@ -40,6 +40,8 @@ def looks_like_probability(scores: NDArray[np.float32]) -> bool:
 
 
 def top_k(scores: NDArray[np.float32], labels: Labels, k: int, min_score: float = 0.0) -> list[Classification]:
+    """The k best classes, best first. All k are kept (top-5 accuracy counts them); what is shown
+    leaves out the near-zero ones (results.shown_classes), so no cut-off is applied here."""
     k = max(1, min(k, scores.size))
     # argpartition avoids sorting all 1001 classes for a top-5.
     idx = np.argpartition(-scores, k - 1)[:k]

@@ -57,3 +57,22 @@ def test_top_k() -> None:
     assert len(top_k(scores, labels, 50)) == 4  # no more than there are classes
     assert len(top_k(scores, labels, 0)) == 1  # at least one
     assert [c.class_id for c in top_k(scores, labels, 4, min_score=0.15)] == [2, 1, 3]
+
+
+def test_a_real_top_5_drops_the_padding_behind_a_sure_answer(load_model, frame) -> None:
+    # V1 0.75 is sure of the macaw (1.00): its other four of the top-5 are softmax padding.
+    results = load_model("mobilenet_v1_0.75_192_quant.tflite", top_k=5).run(frame("parrot.jpg"))
+    assert len(results.classes) == 5
+    shown = results.to_dict()["classes"]
+    assert shown[0]["label"] == "macaw" and shown[0]["score"] > 0.95
+    assert len(shown) < 5
+    assert all(c["score"] >= 0.005 for c in shown)
+    assert [c["label"] for c in shown] == [c.label for c in results.classes[: len(shown)]]  # the best ones, in order
+
+
+def test_an_unsure_real_answer_keeps_its_runners_up(load_model, frame) -> None:
+    # V1 0.25 on the cat: Egyptian cat 0.21, with real alternatives behind it.
+    results = load_model("mobilenet_v1_0.25_128_quant.tflite", top_k=5).run(frame("cat.bmp"))
+    shown = results.to_dict()["classes"]
+    assert len(shown) >= 3
+    assert shown[0]["score"] < 0.5
