@@ -1,25 +1,68 @@
 """The one config schema, its defaults, and the one loader: YAML file < environment < command line.
 
-Every key is declared once here with its default and meaning; unknown keys are errors. The
-environment form of a key is CAMAPP_<SECTION>_<KEY> in capitals (model.mirror is
-CAMAPP_MODEL_MIRROR). Validators only validate: nothing here opens a camera, a model or a URL.
+Every key is declared once here with its default and meaning. Strict on purpose, because a
+mistake in a service's config should stop it at start, not quietly change what it does: unknown
+keys, unknown CAMAPP_* variables, keys written twice and yes/no where a number belongs are errors.
+The environment form of a key is CAMAPP_<SECTION>_<KEY> in capitals (model.mirror is
+CAMAPP_MODEL_MIRROR); text settings take the variable's value exactly as written. The two secrets
+(http.token, mqtt.password) fall back to systemd credentials. Validators only validate: nothing
+here opens a camera, a model or a URL.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from camapp.errors import ConfigError
 
 
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types an annotation admits: (int,) for int | None, (str, Literal[...]) for unions of them."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return tuple(m for arg in get_args(annotation) for m in _members(arg) if m is not type(None))
+    return (annotation,)
+
+
+def _is_number(annotation: Any) -> bool:
+    return annotation in (int, float) or (
+        get_origin(annotation) is Literal and any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in get_args(annotation))
+    )
+
+
+def _wants_number(annotation: Any) -> bool:
+    """int, float or Literal[0, 1, 2] (optional or not), and no bool among them."""
+    members = _members(annotation)
+    return bool not in members and any(_is_number(m) for m in members)
+
+
+def _is_text(annotation: Any) -> bool:
+    """str or a Literal of strings (optional or not): a setting whose value is text as written."""
+    members = _members(annotation)
+    return bool(members) and all(m is str or (get_origin(m) is Literal and all(isinstance(v, str) for v in get_args(m))) for m in members)
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/no/true/false as bools and pydantic's lax mode takes a bool as 1 or 0, so
+        # `threads: true` meant one thread and `top_k: yes` one class. Numbers take numbers only;
+        # a string of digits from the environment is still converted ("4" is 4).
+        if isinstance(value, bool) and info.field_name and _wants_number(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("bool_for_number", "expected a number, not true/false/yes/no")
+        return value
 
 
 class SourceConfig(Section):
@@ -219,18 +262,40 @@ class Config(Section):
 
 ENV_PREFIX = "CAMAPP_"
 
+# The one list of CAMAPP_* variables that are not config keys, each with who reads it. Every other
+# CAMAPP_* name in the environment must be a config key (CAMAPP_<SECTION>_<KEY>), so that a typo
+# (CAMAPP_MODEL_THREADS without its S) is an error instead of doing nothing. docs/config.md lists both.
+NON_CONFIG_ENV: dict[str, str] = {
+    "CAMAPP_CONFIG": "the config file when --config is not given",
+    "CAMAPP_RUNTIME": "force the interpreter runtime: ai_edge_litert or tflite_runtime",
+    "CAMAPP_MANIFEST": "another model manifest instead of models/manifest.yaml",
+    "CAMAPP_VENV": "scripts/camapp and scripts/test: the virtualenv to create and use",
+    "CAMAPP_PYTHON": "scripts/camapp: the Python that creates the virtualenv",
+    "CAMAPP_SHARED": "tests and benchmarks: the folder of shared test models, images and videos",
+    "CAMAPP_REQUIRE_SERVICES": "tests (CI): fail instead of skipping when mosquitto, chromium or systemd is missing",
+}
+ENV_DOCS = "docs/config.md"
+
+# systemd credentials ($CREDENTIALS_DIRECTORY/<name>, from LoadCredential= in the unit) -> config key.
+CREDENTIALS: dict[str, tuple[str, ...]] = {"http_token": ("http", "token"), "mqtt_password": ("mqtt", "password")}
+
+
+def _leaf_fields(model: type[BaseModel] = Config, prefix: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Every leaf key's environment variable name -> (its dotted path, its type annotation)."""
+    leaves: dict[str, tuple[tuple[str, ...], Any]] = {}
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            leaves.update(_leaf_fields(ann, path))
+        else:
+            leaves[ENV_PREFIX + "_".join(path).upper()] = (path, ann)
+    return leaves
+
 
 def env_keys(model: type[BaseModel] = Config, prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
     """Every leaf key's environment variable name -> its dotted path."""
-    keys: dict[str, tuple[str, ...]] = {}
-    for name, field in model.model_fields.items():
-        path = (*prefix, name)
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            keys.update(env_keys(ann, path))
-        else:
-            keys[ENV_PREFIX + "_".join(path).upper()] = path
-    return keys
+    return {name: path for name, (path, _) in _leaf_fields(model, prefix).items()}
 
 
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -244,12 +309,102 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _env_value(text: str) -> Any:
-    # Parse like YAML so "true", "2" and "0.5" become typed; an unparsable value stays a string.
+def _get_path(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _env_value(text: str, annotation: Any) -> Any:
+    # A text setting (token, password, path, name) takes the value exactly as written: read as YAML,
+    # '#t0k&n', 'null' and '~' became None (no auth), 'abc #def' became 'abc' and '0123' the number 123.
+    if _is_text(annotation):
+        return text
+    if get_origin(annotation) is list and not text.lstrip().startswith("["):
+        return text  # "person, car" is split at the commas by the section; as YAML, "yes" became True
+    # Typed settings (numbers, yes/no, lists, mappings) are read like a YAML value: "4" is 4, "true" is True.
     try:
-        return yaml.safe_load(text) if text.strip() else None
+        return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def _unknown_env(name: str, known: list[str]) -> ConfigError:
+    best = difflib.get_close_matches(name, known, n=1, cutoff=0.0)
+    near = difflib.get_close_matches(name, best, n=1, cutoff=0.6)
+    guess = f" (did you mean {near[0]}?)" if near else f" (closest known name: {best[0]})" if best else ""
+    return ConfigError(
+        f"unknown environment variable {name}{guess}",
+        f"config keys are CAMAPP_<SECTION>_<KEY>; {ENV_DOCS} lists every valid CAMAPP_* name (unset this one or fix its name)",
+    )
+
+
+def read_credential(directory: str, name: str) -> str | None:
+    """The systemd credential `name` (one trailing newline stripped, as `echo` adds one), or None."""
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the credential {path}: {exc}", "check LoadCredential= in the unit") from exc
+    text = text[:-1] if text.endswith("\n") else text
+    if not text:
+        # An empty token would mean no token at all, which is never what a credential was set up for.
+        raise ConfigError(f"the credential {path} is empty", f"put the secret in the file LoadCredential={name}:... names")
+    return text
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that it records every key written twice in one mapping: plain
+    PyYAML keeps the last one silently, so a second `threads:` further down won unseen."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[yaml.MappingNode, Any, int, int]] = []  # (mapping, key, first line, second line)
+        self._written: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Merge keys (`<<: *base`) copy another mapping's keys into node.value in place. Remember the
+        # keys written here first: only those can be duplicates (overriding a merged key is what << is for).
+        self._written.setdefault(id(node), list(node.value))
+        super().flatten_mapping(node)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in self._written.get(id(node), node.value):
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    if key in first:
+                        self.duplicates.append((node, key, first[key], line))
+                    else:
+                        first[key] = line
+                except TypeError:
+                    pass  # an unhashable key: the base class reports it
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+def _node_paths(root: yaml.Node) -> dict[int, tuple[str, ...]]:
+    """id(mapping node) -> its dotted path from the root, to name a duplicate key in full."""
+    paths: dict[int, tuple[str, ...]] = {}
+    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
+    while stack:  # iterative: aliases and deep nesting must not recurse without end
+        node, path = stack.pop()
+        if id(node) in paths:
+            continue
+        paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((v, (*path, str(k.value) if isinstance(k, yaml.ScalarNode) else "?")) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, (*path, str(i))) for i, v in enumerate(node.value))
+    return paths
 
 
 def _yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -259,23 +414,33 @@ def _yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         if not isinstance(node, yaml.MappingNode):
             break
         line = node.start_mark.line + 1
-        for key, value in node.value:
-            if key.value == part:
-                node, line = value, key.start_mark.line + 1
-                break
-        else:
+        # The last match: of a key written twice, YAML keeps (and the error is about) the second.
+        found = [(key, value) for key, value in node.value if key.value == part]
+        if not found:
             break
+        key, node = found[-1]
+        line = key.start_mark.line + 1
     return line
 
 
-def read_yaml(path: str) -> tuple[dict[str, Any], yaml.Node | None]:
+def _printable(loc: tuple[str, ...]) -> str:
+    return ".".join(part if part.isprintable() else repr(part) for part in loc)  # a key with a newline stays on one line
+
+
+def read_yaml(path: str) -> tuple[dict[str, Any], yaml.Node | None, list[ConfigError]]:
+    """The file's data, its node tree (for line numbers) and its duplicate keys, one error each."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' does not exist", "check the --config path")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        loader = _UniqueKeyLoader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+            paths = _node_paths(root) if root is not None and loader.duplicates else {}
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}" if mark else ""
@@ -291,12 +456,91 @@ def read_yaml(path: str) -> tuple[dict[str, Any], yaml.Node | None]:
         raise ConfigError(f"{path}: invalid YAML (nested too deeply)", "a config is a few levels of sections and keys") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
+    duplicates = [
+        ConfigError(
+            f"duplicate key '{_printable((*paths.get(id(node), ()), str(key)))}' ({path} line {first} and line {second})",
+            "YAML would silently keep the second value; keep only one of them",
+        )
+        for node, key, first, second in sorted(loader.duplicates, key=lambda d: d[3])
+    ]
     if data is None:
-        return {}, None
+        return {}, None, duplicates
     if not isinstance(data, dict):
         at = f" line {root.start_mark.line + 1}" if root is not None else ""
         raise ConfigError(f"{path}{at}: the top level must be a mapping of sections", f"sections: {', '.join(Config.model_fields)}")
-    return data, root
+    return data, root, duplicates
+
+
+@dataclass
+class ConfigCheck:
+    """Everything one load learnt: the merged data, where each value came from, and every problem.
+
+    load_config() raises the problems; check-config prints them all and checks the files named."""
+
+    path: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    root: yaml.Node | None = None
+    origin: dict[tuple[str, ...], str] = field(default_factory=dict)
+    problems: list[ConfigError] = field(default_factory=list)
+    config: Config | None = None
+
+    def where(self, loc: tuple[str, ...]) -> str:
+        """' (environment variable X)', ' (FILE line N)' or '' for the value at `loc`."""
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self.origin:
+                return f" ({self.origin[loc[:n]]})"
+        if self.path:
+            line = _yaml_line(self.root, loc)
+            return f" ({self.path} line {line})" if line else f" ({self.path})"
+        return ""
+
+
+def inspect_config(
+    path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ConfigCheck:
+    """Merge file < environment < overrides (dotted keys such as 'model.threads'), then systemd
+    credentials for secrets left unset, and validate; every problem is collected, none raised.
+    A file that is not YAML at all still raises: nothing after it could be checked."""
+    check = ConfigCheck(path)
+    if path:
+        check.data, check.root, duplicates = read_yaml(path)
+        check.problems.extend(duplicates)
+    env = os.environ if env is None else env
+    leaves = _leaf_fields()
+    for name, text in env.items():
+        if name in leaves:
+            if text == "":
+                continue  # `CAMAPP_HTTP_TOKEN=` in an env file means unset, never "turn the token off"
+            key, annotation = leaves[name]
+            _set_path(check.data, key, _env_value(text, annotation))
+            check.origin[key] = f"environment variable {name}"
+        elif name.startswith(ENV_PREFIX) and name not in NON_CONFIG_ENV:
+            check.problems.append(_unknown_env(name, [*leaves, *NON_CONFIG_ENV]))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(check.data, tuple(dotted.split(".")), value)
+            check.origin[tuple(dotted.split("."))] = "command line"
+    # A credential is the unit's default for its secret: any value written on purpose (YAML, an
+    # environment variable, the command line) wins, exactly as every other layer overrides the one
+    # below it, so `CAMAPP_HTTP_TOKEN=x camapp run` still tests a token by hand on a configured Pi.
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    for name, key in CREDENTIALS.items() if directory else ():
+        if _get_path(check.data, key) is None:
+            try:
+                secret = read_credential(str(directory), name)
+            except ConfigError as exc:
+                check.problems.append(exc)
+                continue
+            if secret is not None:
+                _set_path(check.data, key, secret)
+                check.origin[key] = f"credential {os.path.join(str(directory), name)}"
+    try:
+        check.config = Config.model_validate(check.data)
+    except ValidationError as exc:
+        check.problems.extend(_schema_error(err, check) for err in exc.errors())
+    return check
 
 
 def load_config(
@@ -304,65 +548,55 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Merge file < environment < overrides (dotted keys such as 'model.threads') and validate."""
-    data: dict[str, Any] = {}
-    root: yaml.Node | None = None
-    origin: dict[tuple[str, ...], str] = {}
-    if path:
-        data, root = read_yaml(path)
-    env = os.environ if env is None else env
-    known = env_keys()
-    for name, value in env.items():
-        if name in known:
-            _set_path(data, known[name], _env_value(value))
-            origin[known[name]] = f"environment variable {name}"
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_path(data, tuple(dotted.split(".")), value)
-            origin[tuple(dotted.split("."))] = "command line"
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise _config_error(exc, path, root, origin) from None
+    """Merge file < environment < overrides (dotted keys such as 'model.threads'), fill unset secrets
+    from systemd credentials, and validate; the first problem is raised as one line."""
+    check = inspect_config(path, env, overrides)
+    if check.problems:
+        first = check.problems[0]
+        if len(check.problems) == 1:
+            raise first
+        # Errors stay one line: the first, and how to see the rest at once.
+        more = f"camapp check-config {path} lists them all" if path else "fix this one first"
+        raise ConfigError(first.message, f"{first.hint + '; ' if first.hint else ''}{len(check.problems) - 1} more problem(s): {more}")
+    assert check.config is not None
+    return check.config
 
 
-def _config_error(exc: ValidationError, path: str | None, root: yaml.Node | None, origin: dict[tuple[str, ...], str]) -> ConfigError:
-    err = exc.errors()[0]
+def _schema_error(err: Any, check: ConfigCheck) -> ConfigError:
     loc = tuple(str(p) for p in err["loc"])
-    key = ".".join(part if part.isprintable() else repr(part) for part in loc)  # a key with a newline stays on one line
-    where = origin.get(loc)
-    if where is None and path:
-        line = _yaml_line(root, _field_named_in(loc, err))
-        where = f"{path} line {line}" if line else path
-    where = f" ({where})" if where else ""
+    where = check.where(_field_named_in(loc, err, check.data))
     if err["type"] == "extra_forbidden":
         parent = _section_model(loc[:-1])
         allowed = ", ".join(parent.model_fields) if parent else ""
-        return ConfigError(f"unknown config key '{key}'{where}", f"allowed keys here: {allowed}")
+        return ConfigError(f"unknown config key '{_printable(loc)}'{where}", f"allowed keys here: {allowed}")
     msg = err["msg"]
     if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
         msg += f", got {err['input']!r}"
-    return ConfigError(f"config key '{key}'{where}: {msg}")
+        if err["type"] == "string_type" and isinstance(err["input"], (int, float, bool)) and "line" in where:
+            msg += " (YAML read it as a number or yes/no: put it in quotes)"
+    return ConfigError(f"config key '{_printable(loc)}'{where}: {msg}")
 
 
-def _field_named_in(loc: tuple[str, ...], err: Any) -> tuple[str, ...]:
+def _field_named_in(loc: tuple[str, ...], err: Any, data: Mapping[str, Any]) -> tuple[str, ...]:
     """A section-wide check (a model validator) fails on the whole section; point at the first of
-    its keys that the message names instead, so the line number shows the value to change."""
+    its keys that the message names (and that was set, if any was) instead, so the line number or
+    the variable shows the value to change."""
     section = _section_model(loc)
     if section is None:
         return loc
     msg = str(err.get("msg", ""))
     named = [(m.start(), name) for name in section.model_fields if (m := re.search(rf"\b{re.escape(name)}\b", msg))]
-    return (*loc, min(named)[1]) if named else loc
+    named.sort(key=lambda pos_name: (_get_path(data, (*loc, pos_name[1])) is None, pos_name[0]))
+    return (*loc, named[0][1]) if named else loc
 
 
 def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Config
     for part in loc:
-        field = model.model_fields.get(part)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        field_info = model.model_fields.get(part)
+        if field_info is None or not (isinstance(field_info.annotation, type) and issubclass(field_info.annotation, BaseModel)):
             return None
-        model = field.annotation
+        model = field_info.annotation
     return model
 
 
