@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from camapp.errors import ConfigError
+from camapp.sources.redact import redact_url
 
 
 def _members(annotation: Any) -> tuple[Any, ...]:
@@ -611,6 +612,8 @@ def effective_config(config: Config) -> dict[str, Any]:
             return {k: mask(v, k) for k, v in node.items()}
         if node and any(w in name.lower() for w in SECRET_WORDS) and name.lower() != "keyfile":
             return "***"
+        if isinstance(node, str) and "://" in node:
+            return redact_url(node)  # rtsp://user:password@camera: the password is a secret too
         return node
 
     return mask(config.model_dump(mode="json"))

@@ -211,3 +211,12 @@ def test_no_env_ignores_credentials_too(tmp_path: Path) -> None:
     (creds / "http_token").write_text("\n")  # empty: an error, if it were read
     result = run_camapp("check-config", "--no-env", write(tmp_path, ""), env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert result.code == 0 and yaml.safe_load(result.stdout)["http"]["token"] is None
+
+
+def test_the_effective_config_masks_a_password_in_the_source_url(tmp_path) -> None:
+    config = tmp_path / "camapp.yaml"
+    config.write_text("source:\n  uri: rtsp://admin:hunter2@cam.lan/live?token=t0k\nmodel:\n  name: ssd_mobilenet_v1_coco_quant\n")
+    result = run_camapp("check-config", str(config))
+    assert result.code == 0, result.stderr
+    assert "rtsp://admin:***@cam.lan/live?token=***" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr and "t0k" not in result.stdout + result.stderr
