@@ -14,7 +14,6 @@ import contextlib
 import http.client
 import logging
 import os
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -23,13 +22,14 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from camapp import __version__
 from camapp.checksums import file_digests, mismatch
 from camapp.errors import ModelError
 from camapp.inference.flatbuffer import check_tflite
+from camapp.progress import Progress
 
 if TYPE_CHECKING:
     from camapp.manifest import ModelEntry, ModelStore
@@ -156,7 +156,8 @@ def fetch(location: str, out: Path, progress: bool, label: str, announce: Callab
 
 
 def _copy(src: IO[bytes], dst: IO[bytes], total: int | None, progress: bool, label: str) -> int:
-    bar = _progress_bar(total, label) if progress else None
+    """Copy in chunks; with `progress`, a bytes line on a terminal (camapp.progress decides whether)."""
+    bar = Progress(label, total, "B", in_bytes=True) if progress else None
     written = 0
     try:
         while chunk := src.read(CHUNK):
@@ -168,12 +169,6 @@ def _copy(src: IO[bytes], dst: IO[bytes], total: int | None, progress: bool, lab
         if bar is not None:
             bar.close()
     return written
-
-
-def _progress_bar(total: int | None, label: str) -> Any:
-    from tqdm import tqdm  # only needed while downloading
-
-    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True, mininterval=0.2)
 
 
 def extract_member(archive: Path, member: str, out: Path) -> None:

@@ -6,8 +6,10 @@ import dataclasses
 import hashlib
 import io
 import logging
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from camapp.download import pull
 from camapp.errors import ModelError
 from camapp.manifest import ModelEntry, ModelStore, load_manifest
 from tests.model_mirror import MirrorServer, closed_port_url
+from tests.terminal import Terminal, screen_lines
 
 V1 = "mobilenet_v1_0.25_128_quant"  # the smallest real model: 0.5 MB
 V3 = "mobilenet_v3_small_1.0_224_uint8"
@@ -62,7 +65,22 @@ def test_pull_through_an_http_mirror_checks_the_sha256(http_mirror, tmp_path, ca
     assert hashlib.sha256(result.path.read_bytes()).hexdigest() == model.sha256
     assert http_mirror.requests == [f"/{model.file}"]
     assert cache_listing(tmp_path) == [model.file]  # no temporary file left behind
-    assert "100%" in capsys.readouterr().err  # the progress bar ran to the end on stderr
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no progress line at all
+
+
+def test_a_download_on_a_terminal_shows_the_bytes_and_erases_the_line(http_mirror, tmp_path, monkeypatch):
+    model = entry(SSD)  # 4 MB: many chunks
+    with Terminal() as term:
+        monkeypatch.setenv("TERM", "xterm")
+        monkeypatch.setattr(sys, "stderr", term.stream)
+        result = pull(model, store(tmp_path, http_mirror.url), progress=True)
+        term.stream.write(f"pulled {model.id}\n")
+        screen = term.finish()
+    assert result.downloaded and result.verified
+    drawn = [d for d in screen.split("\r") if d.startswith(model.file)]
+    # bytes done / total (4183312 B = 3.99 MiB) and the rate
+    assert any(re.search(r"\| *[\d.]+[kM]?/3\.99M \[.*B/s\]", d) for d in drawn), drawn
+    assert [line for line in screen_lines(screen) if line] == [f"pulled {model.id}"]  # erased before the next line
 
 
 def test_a_second_pull_is_a_cache_hit_without_a_request(http_mirror, tmp_path):

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from camapp.bench.accuracy import Accuracy, LabelledImage, load_image_set
+from camapp.bench.available import available, explain, nothing_available
 from camapp.bench.measure import machine, percentiles
-from camapp.errors import UsageError
+from camapp.errors import ModelError
 from camapp.frames import Frame, Image
 from camapp.inference.tasks import Model, ModelOptions
 from camapp.manifest import ModelEntry, ModelStore, entry_labels, load_manifest, resolve_model
+from camapp.progress import Progress
 from camapp.sources.still import read_image
 
 log = logging.getLogger(__name__)
@@ -65,26 +69,47 @@ class Row:
     top5: float | None = None
     images: int = 0
     published_top1: float | None = None  # the manifest's ImageNet top-1 (%), for comparison
+    published_map: float | None = None  # the manifest's COCO mAP (%) for a detector, where its publisher states one
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def targets(opts: ModelsBenchOptions) -> list[Target]:
+def pick_names(opts: ModelsBenchOptions) -> tuple[list[str], str | None]:
+    """The models to bench and, when camapp picked them itself, one line saying which and why."""
     names = list(opts.models)
-    if opts.cached:
-        store = ModelStore.create(opts.cache_dir, opts.mirror)
-        names += [e.id for e in load_manifest().values() if store.find(e) is not None and e.id not in names]
-    if not names:
-        raise UsageError("no models to benchmark", "give model ids or .tflite paths, or --cached for every downloaded model")
+    if names and not opts.cached:
+        return names, None
+    store = ModelStore.create(opts.cache_dir, opts.mirror)
+    picks = [p for p in available(store, cached_only=opts.cached) if p.entry.id not in names]
+    if not names and not picks:
+        raise nothing_available(store, opts.cached)
+    note = explain(picks, store, opts.cached) if not names else None
+    return names + [p.entry.id for p in picks], note
+
+
+def targets(opts: ModelsBenchOptions, names: list[str], notify: Callable[[str], None]) -> list[Target]:
+    """Resolve each name to a file; a picked model that fails its checksum is skipped, a named one is an error."""
     by_file = {e.file: e for e in load_manifest().values()}
     out = []
     for name in names:
-        resolved = resolve_model(name, None, opts.cache_dir, opts.mirror)
-        entry = resolved.entry or by_file.get(os.path.basename(resolved.path))
+        try:
+            resolved = resolve_model(name, None, opts.cache_dir, opts.mirror)
+        except ModelError as exc:
+            if name in opts.models or len(names) == 1:
+                raise
+            notify(f"camapp: skipping {name}: {exc}")
+            continue
+        entry = resolved.manifest_entry or by_file.get(os.path.basename(resolved.path))
         labels = resolved.labels or opts.labels
         if labels is None and entry is not None:
             labels = entry_labels(entry)  # a path to a file the manifest knows by name
         out.append(Target(name, resolved.path, labels, entry))
+    if not out:
+        raise ModelError("no model to benchmark could be loaded", "see the lines above for each model")
     return out
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def invoke_latency(model: Model, image: Image, runs: int, warmup: int) -> list[float]:
@@ -117,26 +142,39 @@ def synthetic_image() -> Image:
     return np.stack([(x * 255 // 639), (y * 255 // 479), ((x + y) % 256)], axis=-1).astype(np.uint8)
 
 
-def bench_models(opts: ModelsBenchOptions) -> dict[str, Any]:
-    labelled = load_image_set(opts.images) if opts.images else []
+def bench_models(opts: ModelsBenchOptions, notify: Callable[[str], None] = _stderr) -> dict[str, Any]:
+    labelled = load_image_set(opts.images) if opts.images else []  # a bad --images fails before any work
     images = [(item, read_image(item.path)) for item in labelled]
+    names, note = pick_names(opts)
+    if note:
+        notify(note)
+    chosen = targets(opts, names, notify)
     latency_image = images[0][1] if images else synthetic_image()
     rows: list[Row] = []
-    for target in targets(opts):
-        acc: Accuracy | None = None
-        for threads in opts.threads:
-            model = Model(ModelOptions(target.path, target.labels, threads=threads, top_k=5))
-            if acc is None and images and model.task == "classify":
-                acc = accuracy(model, images)
-            times = percentiles(invoke_latency(model, latency_image, opts.runs, opts.warmup))
-            rows.append(_row(target, model, threads, times, acc))
-            log.info("%s, %d thread(s): p50 %.2f ms", target.name, threads, times["p50"])
+    # One step per model and thread count; the timed invokes themselves are never interrupted.
+    # Drawn once the first model is loaded (see Progress draw_now).
+    with Progress("bench models", len(chosen) * len(opts.threads), "step", draw_now=False) as progress:
+        for i, target in enumerate(chosen, 1):
+            acc: Accuracy | None = None
+            for threads in opts.threads:
+                model = Model(ModelOptions(target.path, target.labels, threads=threads, top_k=5))
+                doing = f"model {i}/{len(chosen)} {target.name}, {threads} thread{'s' if threads > 1 else ''}"
+                progress.describe(doing)
+                if acc is None and images and model.task == "classify":
+                    progress.describe(f"{doing}: top-1 on {len(images)} images")
+                    acc = accuracy(model, images)
+                    progress.describe(f"{doing}: {opts.runs} timed invokes")
+                times = percentiles(invoke_latency(model, latency_image, opts.runs, opts.warmup))
+                rows.append(_row(target, model, threads, times, acc))
+                progress.update()
+                log.info("%s, %d thread(s): p50 %.2f ms", target.name, threads, times["p50"])
     return {
         "benchmark": "models",
         "host": machine(),
         "runs": opts.runs,
         "warmup": opts.warmup,
         "images": _images_note(opts.images, len(images)),
+        "picked": note,
         "rows": [asdict(r) for r in rows],
     }
 
@@ -144,7 +182,7 @@ def bench_models(opts: ModelsBenchOptions) -> dict[str, Any]:
 def _row(target: Target, model: Model, threads: int, times: dict[str, float], acc: Accuracy | None) -> Row:
     entry = target.entry
     inp = model.info.input
-    published = entry.accuracy.get("imagenet_top1") if entry is not None else None
+    published = entry.accuracy if entry is not None else {}
     return Row(
         model=target.name,
         task=model.task,
@@ -158,7 +196,8 @@ def _row(target: Target, model: Model, threads: int, times: dict[str, float], ac
         top1=None if acc is None else acc.top1_rate,
         top5=None if acc is None else acc.top5_rate,
         images=0 if acc is None else acc.images,
-        published_top1=published,
+        published_top1=published.get("imagenet_top1"),
+        published_map=published.get("coco_map"),
     )
 
 

@@ -16,6 +16,7 @@ ratios are medians of per-round ratios for the same reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from camapp.bench.variants import (
 )
 from camapp.frames import Frame, Image
 from camapp.inference.tasks import Model, ModelOptions
+from camapp.progress import Progress
 from camapp.sources import SourceOptions, open_source
 
 VARIANTS = ("invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory", "camapp_web")
@@ -52,28 +54,43 @@ class PipelineBenchOptions:
 
 
 # -- one thread count, all variants, interleaved rounds -----------------------------------
-def bench_threads(opts: PipelineBenchOptions, threads: int, frames: int, memory: list[Image]) -> dict[str, Any]:
+def bench_threads(opts: PipelineBenchOptions, threads: int, frames: int, memory: list[Image], progress: Progress) -> dict[str, Any]:
     model = Model(ModelOptions(**{**opts.model.__dict__, "threads": threads}))
     tensors = [model.new_input() for _ in range(min(len(memory), 16))]
     for image, tensor in zip(memory, tensors, strict=False):
         model.prepare(Frame(image, 0, 0, "bench"), tensor)
     invoke_only(model, tensors, 20)  # warm-up: first invokes pay for allocation and caches
+    variants: dict[str, Callable[[], Any]] = {
+        "invoke_only": lambda: invoke_only(model, tensors, frames),
+        "invoke_decode": lambda: invoke_beside_decoding(model, tensors, open_source(opts.source, SourceOptions()), frames),
+        "plain_loop": lambda: plain_loop(opts.source, model.options.path, model.labels, threads, frames, model.options.threshold),
+        "camapp": lambda: camapp_run(model, open_source(opts.source, SourceOptions()), frames, opts.encode),
+        "camapp_memory": lambda: camapp_run(model, MemorySource(memory, frames), frames, opts.encode),
+    }
+    if opts.web:
+        variants["camapp_web"] = lambda: camapp_web_run(model, opts.source, frames, opts.encode)  # None without the web output
     rounds: list[dict[str, Any]] = []
-    for _ in range(opts.rounds):
-        r: dict[str, Any] = {"invoke_only": invoke_only(model, tensors, frames)}
-        r["invoke_decode"] = invoke_beside_decoding(model, tensors, open_source(opts.source, SourceOptions()), frames)
-        r["plain_loop"] = plain_loop(opts.source, model.options.path, model.labels, threads, frames, model.options.threshold)
-        r["camapp"] = camapp_run(model, open_source(opts.source, SourceOptions()), frames, opts.encode)
-        r["camapp_memory"] = camapp_run(model, MemorySource(memory, frames), frames, opts.encode)
-        if opts.web:
-            web = camapp_web_run(model, opts.source, frames, opts.encode)
-            if web is not None:
-                r["camapp_web"] = web
+    for i in range(1, opts.rounds + 1):
+        r: dict[str, Any] = {}
+        for name, measure in variants.items():
+            progress.describe(f"{threads} thread{'s' if threads > 1 else ''}, round {i}/{opts.rounds}: {name}")
+            value = measure()
+            if value is not None:
+                r[name] = value
+            progress.update()
         rounds.append(r)
     out = summarise(threads, rounds)
     if opts.live_frames:
+        progress.describe(f"{threads} thread{'s' if threads > 1 else ''}: live mode, {opts.live_frames} frames at the video's own rate")
         out["live"] = bench_live(model, opts.source, opts.live_frames, out["cpu_ms_per_frame"]["camapp"])
+        progress.update()
     return out
+
+
+def steps(opts: PipelineBenchOptions) -> int:
+    """Progress steps: one per variant and round, and the live run, for each thread count."""
+    per_round = len(VARIANTS) - (0 if opts.web else 1)
+    return len(opts.threads) * (opts.rounds * per_round + (1 if opts.live_frames else 0))
 
 
 def _measure(value: Any) -> Measure:
@@ -126,7 +143,8 @@ def bench_pipeline(opts: PipelineBenchOptions) -> dict[str, Any]:
     """All thread counts; the best one is the thread count at which camapp itself is fastest."""
     memory = decode_frames(opts.source, MEMORY_FRAMES)
     frames = count_frames(opts.source, opts.frames)
-    runs = [bench_threads(opts, t, frames, memory) for t in opts.threads]
+    with Progress("bench pipeline", steps(opts), "step", draw_now=False) as progress:  # after the first model loads
+        runs = [bench_threads(opts, t, frames, memory, progress) for t in opts.threads]
     best = max(runs, key=lambda r: r["fps"]["camapp"])
     h, w = memory[0].shape[:2]
     return {

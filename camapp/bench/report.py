@@ -21,6 +21,7 @@ MODEL_COLUMNS = (
     "top5",
     "images",
     "published_top1",
+    "published_map",
 )
 
 
@@ -56,6 +57,15 @@ def _acc(row: dict[str, Any], key: str) -> str:
     return f"{round(rate * row['images'])}/{row['images']}"
 
 
+def published(row: dict[str, Any]) -> str:
+    """The publisher's figure: ImageNet top-1 for a classifier, COCO mAP for a detector."""
+    if row.get("published_top1") is not None:
+        return f"{row['published_top1']:.1f}%"
+    if row.get("published_map") is not None:
+        return f"mAP {row['published_map']:g}"
+    return "-"
+
+
 def models_table(result: dict[str, Any]) -> str:
     rows = result["rows"]
     head = ("model", "task", "input", "size", "thr", "mean ms", "p50 ms", "p95 ms", "top-1", "top-5", "published")
@@ -71,7 +81,7 @@ def models_table(result: dict[str, Any]) -> str:
             f"{r['p95_ms']:.2f}",
             _acc(r, "top1"),
             _acc(r, "top5"),
-            f"{r['published_top1']:.1f}%" if r.get("published_top1") is not None else "-",
+            published(r),
         )
         for r in rows
     ]
@@ -85,10 +95,10 @@ def models_table(result: dict[str, Any]) -> str:
 
 
 def models_markdown(result: dict[str, Any]) -> str:
-    head = "| model | task | input | size | threads | mean ms | p50 ms | p95 ms | top-1 | top-5 | published top-1 |"
+    head = "| model | task | input | size | threads | mean ms | p50 ms | p95 ms | top-1 | top-5 | published |"
     lines = [head, "|" + "---|" * 11]
     for r in result["rows"]:
-        pub = f"{r['published_top1']:.1f}%" if r.get("published_top1") is not None else "-"
+        pub = published(r)
         lines.append(
             f"| {r['model']} | {r['task']} | {r['input']} | {r['size_bytes'] / 1e6:.2f} MB | {r['threads']} | {r['mean_ms']:.2f} | "
             f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {_acc(r, 'top1')} | {_acc(r, 'top5')} | {pub} |"

@@ -20,8 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _models_parser(bench: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = bench.add_parser("models", help="invoke latency, size and accuracy of each model", description="Benchmark models.")
-    p.add_argument("models", nargs="*", metavar="MODEL", help="model ids (camapp models list) or .tflite files")
-    p.add_argument("--cached", action="store_true", help="every manifest model already downloaded")
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="model ids (camapp models list) or .tflite files; none: every model already on this machine (cache, mirror folder)",
+    )
+    p.add_argument("--cached", action="store_true", help="add every model in the cache (only the cache when no MODEL is named)")
     p.add_argument("--threads", default="1,2", help="interpreter thread counts, comma-separated (default 1,2)")
     p.add_argument("--runs", type=int, default=50, help="timed invokes per model and thread count (default 50)")
     p.add_argument("--warmup", type=int, default=10, help="invokes run first and discarded (default 10)")
@@ -30,7 +35,7 @@ def _models_parser(bench: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--csv", metavar="FILE", help="write one row per model and thread count")
     p.add_argument("--json", metavar="FILE", help="write everything as JSON ('-' prints it instead of the table)")
     p.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
-    p.add_argument("--plot", metavar="PNG", help="draw latency against accuracy (the V1 / V2 / V3 trade-off)")
+    p.add_argument("--plot", metavar="PNG", help="draw latency against accuracy: classifiers (V1 / V2 / V3) and detectors")
     add_common_args(p)
     p.set_defaults(handler=run_models)
 
@@ -110,7 +115,7 @@ def run_models(args: argparse.Namespace) -> int:
         write_text(models_markdown(result), args.markdown, "Markdown table")
     if args.plot:
         threads = ",".join(str(t) for t in opts.threads)
-        save_plot(result["rows"], args.plot, f"MobileNet latency vs top-1 on {result['host']['cpu']} (threads {threads}, fastest shown)")
+        save_plot(result["rows"], args.plot, f"MobileNet latency vs accuracy on {result['host']['cpu']} (threads {threads}, fastest shown)")
     return EXIT_OK
 
 

@@ -9,16 +9,18 @@ import sys
 import threading
 from typing import Any
 
+from camapp import progress
 from camapp.cli import setup_logging
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
 from camapp.config import Config
-from camapp.errors import EXIT_OK
+from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
 from camapp.outputs.base import Sink
 from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, announce_model, build_smartcam_sinks, model_name
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.service import ServiceContext
 from camapp.sources import SourceOptions, open_source
 from camapp.sources.base import Source
+from camapp.sources.redact import redact_url
 from camapp.stats import PipelineStats
 
 log = logging.getLogger("camapp")
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     service = ServiceContext(cfg, stats, stop)
     source = service.source(lambda: open_source(uri, source_options(cfg)))
     model = load_model(cfg.model)
-    _stop_on_signals(stop)
+    received = _stop_on_signals(stop)
     source.open()
     sinks: list[Sink] = []
     try:
@@ -116,17 +118,20 @@ def run(args: argparse.Namespace) -> int:
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
         pipeline = Pipeline(source, model, sinks, options, stop, stats)
-        status = f"running {model.options.path} on {uri} ({'live' if pipeline.live else 'file'} mode)"
+        status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode)"
         log.info("%s", status)
         service.started(status, lambda: _reload(args, pipeline, cfg))
-        summary = pipeline.run()
+        with progress.file_run(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
+            summary = pipeline.run()
     finally:
         service.stopping()
         for sink in sinks:
             sink.close()
         source.close()
     print(summary.line(), file=sys.stderr)
-    return EXIT_OK
+    # Ctrl-C ends the run cleanly (outputs closed, summary printed) and still exits 130 like any
+    # interrupted program; SIGTERM is how systemd stops the service, a normal end.
+    return EXIT_INTERRUPTED if signal.SIGINT in received else EXIT_OK
 
 
 def _reload(args: argparse.Namespace, pipeline: Pipeline, running: Config) -> str:
@@ -140,14 +145,19 @@ def _reload(args: argparse.Namespace, pipeline: Pipeline, running: Config) -> st
     if unapplied:
         log.warning("reload: changes to %s take effect at the next restart", ", ".join(unapplied))
     log.info("reload: now running %s", model.options.path)
-    return f"running {model.options.path} on {running.source.uri} (reloaded)"
+    return f"running {model.options.path} on {redact_url(running.source.uri or '')} (reloaded)"
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+def _stop_on_signals(stop: threading.Event) -> list[int]:
+    """SIGTERM and SIGINT stop the pipeline between frames; returns the signals received so far."""
+    received: list[int] = []
+
     def handler(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
+        received.append(signum)
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+    return received

@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from tests.commands.conftest import assert_one_line_error, run_camapp
+from tests.terminal import run_in_terminal, screen_lines
 
 EXPECTED = {
     "grace_hopper.bmp": "military uniform",
@@ -131,13 +132,82 @@ def test_bench_pipeline_measures_all_variants_in_one_run_and_never_misattributes
     ("args", "words"),
     [
         (["bench", "models", "--threads", "0"], ["--threads"]),
-        (["bench", "models"], ["no models"]),
         (["bench", "models", "no_such_model"], ["unknown model"]),
         (["bench", "pipeline", "--source", "IMAGE", "--model", "mobilenet_v1_0.25_128_quant"], ["not a video file"]),
         (["bench", "pipeline", "--source", "VIDEO", "--model", "mobilenet_v1_0.25_128_quant", "--frames", "1"], ["--frames"]),
     ],
 )
 def test_bad_bench_arguments_are_one_line_usage_errors(args, words, images_dir, videos_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached: --cached-less call has no models
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached
     args = [str(images_dir / "cat.bmp") if a == "IMAGE" else str(videos_dir / "asl_gestures_book.mkv") if a == "VIDEO" else a for a in args]
     assert_one_line_error(run_camapp(*args), 2, *words)
+
+
+MIRROR_IDS = {  # every model file in the shared test mirror, by its manifest id (MODELS.md)
+    "mobilenet_v1_0.25_128_quant",
+    "mobilenet_v1_0.5_160_quant",
+    "mobilenet_v1_0.75_192_quant",
+    "mobilenet_v2_1.0_224_quant",
+    "mobilenet_v2_1.0_224_quant_tfhub",
+    "tf2_mobilenet_v2_1.0_224_ptq",
+    "mobilenet_v3_small_1.0_224_uint8",
+    "ssd_mobilenet_v1_coco_quant",
+}
+QUICK = ["--threads", "1", "--runs", "2", "--warmup", "0"]
+
+
+def picked_line(stderr: str) -> str:
+    (line,) = [ln for ln in stderr.splitlines() if "no models named" in ln]
+    return line
+
+
+def test_without_ids_it_benches_every_model_in_the_mirror_classifiers_and_detectors(tmp_path, models_dir):
+    result = run_camapp(
+        "bench", "models", *QUICK, "--json", "-", env={"XDG_CACHE_HOME": str(tmp_path), "CAMAPP_MODEL_MIRROR": str(models_dir)}
+    )
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {r["model"] for r in rows} == MIRROR_IDS
+    assert {r["task"] for r in rows} == {"classify", "detect"}
+    line = picked_line(result.stderr)  # which it picked, and why, on stderr (stdout is the JSON)
+    assert line.startswith("camapp: ") and "7 classifiers, 1 detector" in line and f"8 in the mirror {models_dir}" in line
+    assert "nothing is downloaded" in line and all(i in line for i in MIRROR_IDS)
+    assert not list(tmp_path.rglob("*.tflite"))  # read in place: nothing was copied into the cache
+
+
+def test_without_ids_it_finds_downloaded_models_in_the_cache(tmp_path, models_dir):
+    cache = tmp_path / "camapp" / "models"
+    cache.mkdir(parents=True)
+    (cache / "mobilenet_v1_0.25_128_quant.tflite").symlink_to(models_dir / "mobilenet_v1_0.25_128_quant.tflite")
+    empty_mirror = tmp_path / "mirror"
+    empty_mirror.mkdir()
+    env = {"XDG_CACHE_HOME": str(tmp_path), "CAMAPP_MODEL_MIRROR": str(empty_mirror)}
+    result = run_camapp("bench", "models", *QUICK, "--json", "-", env=env)
+    assert result.code == 0, result.stderr
+    assert [r["model"] for r in json.loads(result.stdout)["rows"]] == ["mobilenet_v1_0.25_128_quant"]
+    assert f"1 classifier (1 in the cache {cache})" in picked_line(result.stderr)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["nothing-anywhere", "cached-only"])
+def test_with_nothing_available_it_says_in_one_line_how_to_get_models(cached, tmp_path):
+    empty_mirror = tmp_path / "mirror"
+    empty_mirror.mkdir()
+    args = ["bench", "models", *(["--cached"] if cached else [])]
+    result = run_camapp(*args, env={"XDG_CACHE_HOME": str(tmp_path / "xdg"), "CAMAPP_MODEL_MIRROR": str(empty_mirror)})
+    assert_one_line_error(result, 2, "no models to benchmark", "camapp models pull", "CAMAPP_MODEL_MIRROR")
+    assert "no models named" not in result.stderr
+
+
+def test_bench_models_on_a_terminal_shows_which_model_and_step_then_erases_the_line():
+    result = run_in_terminal("bench", "models", "mobilenet_v1_0.25_128_quant", "--threads", "1,2", "--runs", "3", "--json", "-")
+    assert result.code == 0, result.screen
+    drawn = [d for d in result.screen.split("\r") if d.startswith(("bench models", "model "))]
+    assert any("model 1/1 mobilenet_v1_0.25_128_quant, 1 thread" in d and "0/2" in d for d in drawn), drawn
+    assert not any("step" in line for line in screen_lines(result.screen))  # erased at the end
+    assert json.loads(result.stdout)["rows"]  # stdout carries only the JSON
+
+
+def test_bench_models_into_a_pipe_writes_no_progress(models_dir):
+    result = run_camapp("bench", "models", "mobilenet_v1_0.25_128_quant", *QUICK)
+    assert result.code == 0, result.stderr
+    assert "\r" not in result.stderr and "step" not in result.stderr and "%|" not in result.stderr
