@@ -7,8 +7,10 @@ user's offline fleet would reach them.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,22 @@ def images_dir() -> Path:
 @pytest.fixture(scope="session")
 def videos_dir() -> Path:
     return _require(VIDEOS)
+
+
+@pytest.fixture(autouse=True)
+def _no_process_state_leaks_between_tests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """cli.main() run in-process changes process-wide state: the root logger's handlers (which then
+    write to a test's closed capture stream) and OpenCV's log-level variables (which camapp
+    processes started by later tests would inherit). Each test gets them back as they were."""
+    for name in ("OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
