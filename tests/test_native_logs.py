@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -32,13 +33,15 @@ def native_lines(stderr: str) -> list[str]:
 
 
 def test_a_missing_camera_is_camapps_one_line_and_nothing_from_opencv() -> None:
+    # As a user starts it: no OpenCV log variables inherited from camapp code run in this process.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
     proc = subprocess.run([sys.executable, "-m", "camapp", "run", "--source", "/dev/video57", "--model", "ssd_mobilenet_v1_coco_quant"],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
     assert proc.returncode == 3
     assert native_lines(proc.stderr) == []
     assert [line for line in proc.stderr.splitlines() if line.startswith("camapp: error:")] != []
     debug = subprocess.run([sys.executable, "-m", "camapp", "run", "--source", "/dev/video57", "--model", "ssd_mobilenet_v1_coco_quant",
-                            "--debug"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                            "--debug"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
     assert native_lines(debug.stderr) != []  # --debug still shows what the libraries said
 
 
