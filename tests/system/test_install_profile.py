@@ -82,7 +82,8 @@ def test_the_standin_imports_under_the_system_numpy_and_fails_under_numpy_2() ->
     # The test venv has numpy 2 and sees the system site-packages *after* its own, as a venv made
     # with --system-site-packages does.
     shadowed = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.append({SYSTEM_SITE!r}); import numpy; assert numpy.__version__ >= '2'; import picamera2"],
+        [sys.executable, "-c",
+         f"import sys; sys.path.append({SYSTEM_SITE!r}); import numpy; assert numpy.__version__ >= '2'; import picamera2"],
         env=_standin_env(), capture_output=True, text=True, timeout=60,
     )
     assert shadowed.returncode != 0
