@@ -89,7 +89,7 @@ def _profile_text(p: ip.Profile) -> str:
 
 def check_profile(needed: ip.Profile, env: PythonEnv, recorded: str | None, base: ip.PythonFacts) -> Check:
     """The profile the base interpreter calls for (install_profile.choose) against the venv."""
-    if base.picamera2_error and base.picamera2_error.startswith("could not run"):
+    if base.probe_failed:
         return Check("profile", WARN, f"cannot ask the base interpreter: {base.picamera2_error}", recreate_fix(env))
     needs = f"needs {_profile_text(needed)}"
     if not env.in_venv:

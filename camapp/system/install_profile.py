@@ -51,8 +51,8 @@ NUMPY1_PINS = (
 # The probe runs in the Python the venv will be made from (the system one on a Pi). It imports
 # picamera2 as a user would, so a broken camera stack shows up here with its own message.
 _PROBE = r"""
-import json, sys
-facts = {"picamera2": None, "picamera2_error": None, "numpy": None, "numpy_path": None}
+import json, platform, sys
+facts = {"version": platform.python_version(), "picamera2": None, "picamera2_error": None, "numpy": None, "numpy_path": None}
 try:
     import numpy
     facts["numpy"] = numpy.__version__
@@ -78,6 +78,7 @@ class PythonFacts:
     picamera2_error: str | None = None
     numpy_version: str | None = None
     numpy_path: str | None = None
+    probe_failed: bool = False  # the interpreter could not be asked, or died importing picamera2
 
 
 @dataclass(frozen=True)
@@ -135,24 +136,23 @@ def sixty_four_bit_problem(m: Machine) -> str | None:
 def probe_python(executable: str = sys.executable, timeout: float = 60.0) -> PythonFacts:
     """Ask `executable` what it can import, in a child process: importing a broken camera stack
     can abort, and the venv's own packages must not leak into the answer."""
-    version = platform.python_version()
     try:
         probe = subprocess.run([executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, check=False, cwd="/")
-        out = probe.stdout.strip().splitlines()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return PythonFacts(executable, "unknown", picamera2_error=f"could not run {executable}: {exc}", probe_failed=True)
+    out = probe.stdout.strip().splitlines()
+    try:
+        facts = json.loads(out[-1]) if out else None
+    except ValueError:
+        facts = None
+    if facts is None:
         # No answer: importing the camera stack killed the interpreter (an abort in a C extension).
         last = (probe.stderr.strip().splitlines() or [""])[-1]
-        crashed = f"importing it ended {executable} (exit code {probe.returncode}) {last}"
-        facts = json.loads(out[-1]) if out else {"picamera2_error": crashed}
-        version_out = subprocess.run(
-            [executable, "-c", "import platform; print(platform.python_version())"],
-            capture_output=True, text=True, timeout=timeout, check=False, cwd="/",
-        ).stdout.strip()
-        version = version_out or version
-    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
-        facts = {"picamera2_error": f"could not run {executable}: {exc}"}
+        error = f"importing it ended {executable} (exit code {probe.returncode}) {last}".rstrip()
+        return PythonFacts(executable, "unknown", picamera2_error=error, probe_failed=True)
     return PythonFacts(
         executable=executable,
-        version=version,
+        version=facts.get("version", "unknown"),
         picamera2_path=facts.get("picamera2"),
         picamera2_error=facts.get("picamera2_error"),
         numpy_version=facts.get("numpy"),
@@ -191,12 +191,14 @@ def main(argv: list[str]) -> int:
     py = probe_python(sys.executable)
     profile = choose(py, m)
     mode = argv[0] if argv else "summary"
-    if py.picamera2_error and "ended" in py.picamera2_error:
+    if py.probe_failed:
         print(f"camapp: warning: picamera2 could not be probed: {py.picamera2_error}; run `camapp doctor` once camapp is installed",
               file=sys.stderr)
     if mode == "shell":
+        # One probe for scripts/camapp (importing picamera2 takes about a second on a Pi): the
+        # constraints file comes along in a variable.
         print(f"profile={shlex.quote(profile.name)}; system_site={int(profile.system_site_packages)}; "
-              f"profile_why={shlex.quote(profile.why)}")
+              f"profile_why={shlex.quote(profile.why)}; constraints={shlex.quote(constraints_file(profile))}")
     elif mode == "constraints":
         sys.stdout.write(constraints_file(profile))
     elif mode == "summary":

@@ -512,3 +512,9 @@ def test_a_check_that_errors_becomes_a_warning_naming_the_error() -> None:
     check = guarded("cameras", broken, Facts(DoctorOptions()))
     assert check == doctor.Check("cameras", "warn", "the check itself failed: RuntimeError: the probe exploded", check.fix)
     assert check.fix
+
+
+def test_a_base_interpreter_that_cannot_be_asked_is_a_warning_with_the_fix(tmp_path: Path) -> None:
+    dead = ip.PythonFacts(SYSTEM_PYTHON, "unknown", picamera2_error="importing it ended /usr/bin/python3 (exit code -6)", probe_failed=True)
+    check = doctor.check_profile(ip.choose(dead), venv_env(tmp_path, system_site=True), None, dead)
+    assert check.status == doctor.WARN and "cannot ask the base interpreter" in check.found and check.fix

@@ -158,3 +158,16 @@ def test_simulated_bookworm_fresh_clone_builds_a_venv_where_picamera2_and_detect
     assert run.returncode == 0, run.stderr[-3000:]
     frames = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(frames) >= 1 and any(d["label"] == "bottle" for f in frames for d in f["detections"])
+
+
+def test_an_interpreter_that_dies_importing_picamera2_is_reported_not_taken_for_no_camera(tmp_path: Path) -> None:
+    aborting = tmp_path / "site" / "picamera2"
+    aborting.mkdir(parents=True)
+    (aborting / "__init__.py").write_text("import os\nos.abort()  # as a C extension built for another numpy can\n")
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={aborting.parent} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    facts = ip.probe_python(str(wrapper))
+    assert facts.probe_failed and facts.picamera2_path is None
+    assert facts.picamera2_error and "ended" in facts.picamera2_error
+    assert ip.probe_python(sys.executable).version == f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
