@@ -10,44 +10,31 @@ values whose names look like secrets.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-# Query parameter names that carry secrets: password, passwd, pwd, pass, token, access_token,
+# Names of name=value pairs that carry secrets: password, passwd, pwd, pass, token, access_token,
 # api_key, apikey, key, secret, auth, sig/signature, credential(s), session.
 _SECRET_NAME = re.compile(r"(pass|pwd|token|key|secret|auth|sig|credential|session)", re.IGNORECASE)
-_QUERY_PAIR = re.compile(r"([^&=;]+)=([^&;]*)")
+_PAIR = re.compile(r"([A-Za-z0-9_.-]+)=([^&;#\s\"']*)")
+
+
+def redact_query_values(text: str) -> str:
+    """`text` (a query string, an HTTP request line) with the values of secret-looking name=value
+    pairs masked: `GET /stream.mjpg?token=abc HTTP/1.1` -> `GET /stream.mjpg?token=*** HTTP/1.1`."""
+    return _PAIR.sub(lambda m: f"{m.group(1)}={MASK}" if _SECRET_NAME.search(m.group(1)) else m.group(0), text)
 
 
 def redact_url(text: str) -> str:
     """`text` with credentials masked when it is a URL; any other string unchanged."""
     if "://" not in text:
         return text
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return _redact_loosely(text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:{MASK}@{host}" if has_password else f"{MASK}@{host}"
-    query = _QUERY_PAIR.sub(lambda m: f"{m.group(1)}={MASK}" if _SECRET_NAME.search(m.group(1)) else m.group(0), parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _redact_loosely(text: str) -> str:
-    """For strings urlsplit refuses (a bad port, brackets): mask anything between :// and the last @."""
     scheme, _, rest = text.partition("://")
-    if "@" in rest.split("/", 1)[0]:
-        rest = f"{MASK}@{rest.split('/', 1)[0].rsplit('@', 1)[1]}" + (f"/{rest.split('/', 1)[1]}" if "/" in rest else "")
-    return f"{scheme}://{rest}"
-
-
-_FREE_PAIR = re.compile(r"([A-Za-z0-9_.-]+)=([^&;\s\"']*)")
-
-
-def redact_query_values(text: str) -> str:
-    """Free text (an HTTP request line) with the values of secret-looking name=value pairs masked:
-    `GET /stream.mjpg?token=abc HTTP/1.1` -> `GET /stream.mjpg?token=*** HTTP/1.1`."""
-    return _FREE_PAIR.sub(lambda m: f"{m.group(1)}={MASK}" if _SECRET_NAME.search(m.group(1)) else m.group(0), text)
+    # The authority ends at the first /, ? or #; its userinfo ends at its last @ (RFC 3986). Split by
+    # hand rather than with urlsplit, which refuses some strings a camera URL can hold ("[fe80::1").
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        authority = f"{user}:{MASK}@{host}" if has_password else f"{MASK}@{host}"  # a bare userinfo may be a token
+    return f"{scheme}://{authority}{redact_query_values(tail)}"

@@ -17,6 +17,8 @@ from camapp.sources.spec import parse_source
         ("https://u:p@cam:8443/x?api_key=1&pwd=2&user=me", "https://u:***@cam:8443/x?api_key=***&pwd=***&user=me"),
         ("rtsp://cam/live?user=a&password=b;channel=1", "rtsp://cam/live?user=a&password=***;channel=1"),
         ("rtsp://u:p@[fe80::1]:bad/x", "rtsp://u:***@[fe80::1]:bad/x"),  # a port that is not a number
+        ("rtsp://u:p@[fe80::1/x?token=t", "rtsp://u:***@[fe80::1/x?token=***"),  # urlsplit refuses this one
+        ("http://cam?key=k#frag", "http://cam?key=***#frag"),
     ],
 )
 def test_urls_lose_passwords_tokens_and_keys(url: str, shown: str) -> None:
