@@ -224,13 +224,20 @@ def resolve_model(name: str, labels: str | None, cache_dir: str | None = None, m
     return ResolvedModel(str(path), labels or entry_labels(entry), entry)
 
 
-def in_folder_mirror(entry: ModelEntry, store: ModelStore) -> Path | None:
-    """A folder mirror (a fleet's shared mount, the test data) is read in place, not copied,
-    once the file there matches the manifest."""
+def folder_mirror_file(entry: ModelEntry, store: ModelStore) -> Path | None:
+    """The entry's file in a folder mirror, if it is there (presence only: no checksum yet); None
+    without a mirror or with an http(s) one."""
     if not store.mirror or "://" in store.mirror:
         return None
     candidate = Path(store.mirror).expanduser() / entry.file
-    if not candidate.is_file():
+    return candidate if candidate.is_file() else None
+
+
+def in_folder_mirror(entry: ModelEntry, store: ModelStore) -> Path | None:
+    """A folder mirror (a fleet's shared mount, the test data) is read in place, not copied,
+    once the file there matches the manifest."""
+    candidate = folder_mirror_file(entry, store)
+    if candidate is None:
         return None
     wrong = mismatch(entry, file_digests(candidate))
     if wrong:
@@ -253,7 +260,7 @@ def entry_for_file(path: str | Path) -> ModelEntry | None:
         digests = _digests(os.path.realpath(path), st.st_size, st.st_mtime_ns)
     except OSError:
         return None
-    by_checksum = _entries_by_checksum(manifest_path_key())
+    by_checksum = _entries_by_checksum(str(manifest_path()))
     return by_checksum.get(digests.sha256) or by_checksum.get(digests.git_blob)
 
 
@@ -265,10 +272,6 @@ def _digests(real_path: str, size: int, mtime_ns: int) -> Digests:
     """
     del size, mtime_ns
     return file_digests(Path(real_path))
-
-
-def manifest_path_key() -> str:
-    return str(manifest_path())
 
 
 @cache

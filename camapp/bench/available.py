@@ -8,11 +8,11 @@ and a user who wants a particular model names it (which downloads it once).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from camapp.errors import UsageError
-from camapp.manifest import ModelEntry, ModelStore, load_manifest
+from camapp.manifest import ModelEntry, ModelStore, folder_mirror_file, load_manifest
 
 WHERE = {"system": "the system folder", "cache": "the cache", "mirror": "the mirror"}
 
@@ -31,24 +31,19 @@ def available(store: ModelStore, cached_only: bool = False) -> list[Pick]:
         if entry.file in files:
             continue
         where = store.describe_location(entry) if store.find(entry) is not None else None
-        if where is None and not cached_only and _in_folder_mirror(store, entry):
-            where = "mirror"
+        if where is None and not cached_only and folder_mirror_file(entry, store) is not None:
+            where = "mirror"  # presence only: the checksum is checked when the model is resolved, like any --model
         if where is not None:
             picks.append(Pick(entry, where))
             files.add(entry.file)
     return picks
 
 
-def _in_folder_mirror(store: ModelStore, entry: ModelEntry) -> bool:
-    # Presence only: the checksum is checked when the model is resolved, like any --model.
-    return bool(store.mirror) and "://" not in str(store.mirror) and (Path(str(store.mirror)).expanduser() / entry.file).is_file()
-
-
 def explain(picks: list[Pick], store: ModelStore, cached_only: bool) -> str:
     """One line saying what was picked and why, for stderr."""
     tasks = _count([p.entry.task for p in picks], {"classify": "classifier", "detect": "detector"})
     places = "; ".join(
-        f"{n} in {WHERE[w]}" + (f" {_place(store, w)}" if _place(store, w) else "") for w, n in _tally([p.where for p in picks]).items()
+        f"{n} in {WHERE[w]}" + (f" {_place(store, w)}" if _place(store, w) else "") for w, n in Counter([p.where for p in picks]).items()
     )
     what = "every downloaded model (--cached)" if cached_only else "the models already on this machine, nothing is downloaded"
     ids = ", ".join(p.entry.id for p in picks)
@@ -76,15 +71,8 @@ def _unlisted_mirror(store: ModelStore, cached_only: bool) -> str:
     return ""
 
 
-def _tally(values: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
-
-
 def _count(tasks: list[str], nouns: dict[str, str]) -> str:
-    tally = _tally(tasks)
+    tally = Counter(tasks)
     order = [t for t in nouns if t in tally] + [t for t in tally if t not in nouns]
     parts = [f"{tally[t]} {nouns.get(t, t)}{'s' if tally[t] != 1 else ''}" for t in order]
     return ", ".join(parts)

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sinks = service.sinks(build_sinks(cfg, source, stop, stats))
         p = cfg.pipeline
-        options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
+        options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, cfg.model.top_k)
         pipeline = Pipeline(source, model, sinks, options, stop, stats)
         status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode)"
         log.info("%s", status)

@@ -151,7 +151,6 @@ class ReconnectingSource:
         self.state = "ok"
         self.reconnects = 0  # outages that ended with frames flowing again
         self.tries = 0  # reopen attempts, successful or not
-        self.bad_frames = 0
         self.dropped = 0  # frames replaced before the pipeline took them (rare: it reads in a tight loop)
         self._lost_at: float | None = None
         self._outage_tries = 0
@@ -254,7 +253,6 @@ class ReconnectingSource:
             self.stats.frames_unreadable(n)
 
     def _bad_frame(self, problem: str) -> None:
-        self.bad_frames += 1
         self._unreadable(1)
         if not self._bad_logged:  # once: a camera that sends garbage would otherwise flood the journal
             log.warning("skipping unreadable frames from %s (%s); counted, not logged again", self.source_id, problem)

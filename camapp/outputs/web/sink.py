@@ -46,7 +46,7 @@ class WebOptions:
         assert h.listen is not None
         host, port = parse_listen(h.listen)
         return cls(host, port, h.token, h.stall_seconds, h.stream_fps, h.jpeg_quality, h.stream_width, h.max_clients,
-                   cfg.output.overlay, cfg.output.hud, min(cfg.model.top_k, 3))
+                   cfg.output.overlay, cfg.output.hud, cfg.model.top_k)
 
 
 @dataclass(frozen=True)
