@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -76,8 +77,9 @@ def test_a_full_disk_stops_saving_snapshots_says_so_once_and_the_run_goes_on(tmp
     assert "Traceback" not in proc.stderr
 
 
-# Runs inside the private tmpfs, so it also reads the video back there (the mount, and the file,
-# are gone once it exits): what it wrote, what stopped it, and how many frames play back.
+# Runs inside the private tmpfs, so it also reads the videos back there (the mount, and the files,
+# are gone once it exits). An 800 KB filler shares the disk; once recording has stopped, it is
+# deleted (an operator freeing space) and recording must go on in a new file.
 RECORD_UNTIL_FULL = """
 import json, os, sys
 import cv2
@@ -86,54 +88,72 @@ from camapp.frames import Frame
 from camapp.outputs.recorder import VideoRecorder
 
 video, out, reserve = sys.argv[1], sys.argv[2], int(sys.argv[3])
+filler = os.path.join(os.path.dirname(out), "filler")
+with open(filler, "wb") as f:
+    f.write(bytes(800_000))
 capture, recorder = cv2.VideoCapture(video), VideoRecorder(out, 30.0, min_free_bytes=reserve)
-error, last = None, None
-while error is None:
-    ok, image = capture.read()
-    if not ok:
-        break
-    last = image
-    try:
-        recorder.write(Frame(image, recorder.frames_written, 0, "cam"), None, None, True)
-    except OutputError as exc:
-        error = str(exc)
+
+def record(limit):
+    n = 0
+    while n < limit:
+        ok, image = capture.read()
+        if not ok:
+            return None
+        try:
+            recorder.write(Frame(image, n, 0, "cam"), None, None, True)
+        except OutputError as exc:
+            return str(exc)
+        n += 1
+
+def played(path):
+    playback, n = cv2.VideoCapture(path), 0
+    while playback.read()[0]:
+        n += 1
+    return n
+
+error = record(10_000)
+written = recorder.frames_written
 recorder.close()
 size = os.path.getsize(out)
-playback, played = cv2.VideoCapture(out), 0
-while playback.read()[0]:
-    played += 1
-try:  # what GuardedSink does a minute later
-    recorder.write(Frame(last, 0, 0, "cam"), None, None, True)
-    again = None
-except OutputError as exc:
-    again = str(exc)
+again = record(1)  # what GuardedSink does a minute later: the disk is still full
+os.remove(filler)
+resumed = record(30)
 recorder.close()
-print(json.dumps({"written": recorder.frames_written, "error": error, "again": again, "played": played,
-                  "size": size, "size_later": os.path.getsize(out)}))
+print(json.dumps({"written": written, "error": error, "again": again, "played": played(out), "size": size,
+                  "size_later": os.path.getsize(out), "resumed": resumed, "files": recorder.files,
+                  "played_later": [played(f) for f in recorder.files[1:]], "listing": sorted(os.listdir(os.path.dirname(out)))}))
 """
 
 
-def test_a_recording_stops_before_the_disk_is_full_and_what_it_saved_still_plays(tmp_path: Path, videos_dir: Path) -> None:
+def test_a_recording_stops_before_the_disk_is_full_what_it_saved_plays_and_it_resumes_in_a_new_file(
+    tmp_path: Path, videos_dir: Path
+) -> None:
     if not _can_mount_tmpfs():
         pytest.skip("needs root or unprivileged user namespaces to mount a small tmpfs")
     folder = tmp_path / "recordings"
     folder.mkdir()
 
-    def record(reserve: int) -> dict[str, object]:
+    def record(reserve: int) -> dict[str, Any]:
         cmd = [sys.executable, "-c", RECORD_UNTIL_FULL, str(videos_dir / "bottle-detection.mp4"), str(folder / "out.mp4"), str(reserve)]
-        proc = subprocess.run(_in_tiny_tmpfs(str(folder), cmd, size="1m"), capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(_in_tiny_tmpfs(str(folder), cmd, size="2m"), capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    # Without a reserve the disk fills silently: no index, nothing plays (what camapp must avoid).
+    # Without a reserve the disk fills: the write fails with the system's reason, and the file
+    # still plays up to its last whole fragment (0.2 s), where an unfragmented MP4 played nothing.
     unguarded = record(0)
-    assert unguarded["error"] is None and unguarded["played"] == 0
+    assert "No space left on device" in str(unguarded["error"])
+    assert unguarded["written"] > 100 and unguarded["played"] >= unguarded["written"] - 12, unguarded
+
     guarded = record(300_000)
     assert "disk almost full" in str(guarded["error"]) and "stopped recording after" in str(guarded["error"])
-    written = guarded["written"]
-    assert isinstance(written, int) and written > 50
-    assert guarded["played"] == written, "every frame written before the stop plays back"
-    assert guarded["again"] == guarded["error"] and guarded["size_later"] == guarded["size"], "never reopened over the saved file"
+    assert guarded["written"] > 50
+    assert guarded["played"] == guarded["written"], "every frame written before the stop plays back"
+    assert guarded["again"] == guarded["error"] and guarded["size_later"] == guarded["size"], "the saved file is never touched again"
+    # Space came back: recording went on in a new numbered file, and that file plays too.
+    assert guarded["resumed"] is None and guarded["files"][1].endswith("out-2.mp4"), guarded
+    assert guarded["played_later"] == [30]
+    assert guarded["listing"] == ["out-2.mp4", "out.mp4"], "no temporary or half-written file is left"
 
 
 def test_a_guarded_output_retries_and_says_when_it_works_again(tmp_path: Path, bottle_frame: Frame) -> None:

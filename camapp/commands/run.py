@@ -82,7 +82,7 @@ def build_sinks(cfg: Config, source: Source, stop: threading.Event, stats: Pipel
     if out.jsonl:
         sinks.append(JsonLinesSink(out.jsonl))
     if out.save:
-        sinks.append(VideoRecorder(out.save, source.fps) if is_video_path(out.save) else ImageFolderRecorder(out.save))
+        sinks.append(VideoRecorder(out.save, source.fps, source.is_live) if is_video_path(out.save) else ImageFolderRecorder(out.save))
     if out.show:
         from camapp.outputs.window import WindowSink
 

@@ -6,8 +6,10 @@ never holds up inference. Clips come from a ring of the last `clip_before` secon
 (sampled at `clip_fps`, references only: the pipeline never changes a frame after handing it on),
 continued for `clip_after` seconds after the event. A second event during a clip is part of it.
 
-Retention runs after every file: the oldest files go first until the folder is within the count,
-age and size limits. Only camapp's own files (snapshot_*.jpg, clip_*.mp4) are ever deleted.
+Clips are H.264 in fragmented MP4 (camapp.outputs.video_file), so the page can play them. Files
+are written under a .part name and renamed when complete. Retention runs after every file: the
+oldest files go first until the folder is within the count, age and size limits. Only camapp's own
+files (snapshot_*.jpg, clip_*.mp4) are ever deleted.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from camapp.errors import OutputError
 from camapp.events import Event, EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, counter
+from camapp.outputs.naming import remove_quietly
 from camapp.outputs.threaded import BackgroundWorker
+from camapp.outputs.video_file import open_video_file
 from camapp.overlay import annotate
 from camapp.results import Results
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_PREFIX, CLIP_PREFIX = "snapshot_", "clip_"
+PART = ".part"  # a file being written; renamed to its real name only when complete
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,9 @@ class SnapshotSink:
         return name
 
     def _handle(self, job: SnapshotJob | ClipJob | None) -> None:
-        if isinstance(job, SnapshotJob):
+        if job is None:
+            self._remove_stale_parts()
+        elif isinstance(job, SnapshotJob):
             self._save_jpeg(job)
         elif isinstance(job, ClipJob):
             self._save_clip(job)
@@ -182,26 +189,31 @@ class SnapshotSink:
         ok, buf = cv2.imencode(".jpg", self._image(job.shot), [cv2.IMWRITE_JPEG_QUALITY, self.cfg.jpeg_quality])
         if not ok:
             raise OutputError(f"cannot encode snapshot {name}")
-        part = os.path.join(self.dir, name + ".part")
-        with open(part, "wb") as f:
-            f.write(buf.tobytes())
+        part = os.path.join(self.dir, name + PART)
+        try:
+            with open(part, "wb") as f:
+                f.write(buf.tobytes())
+        except OSError as exc:
+            remove_quietly(part)  # a full disk leaves no .part behind
+            raise OutputError(f"cannot save snapshot {name}: {exc.strerror or exc}", "free some space") from exc
         os.replace(part, os.path.join(self.dir, name))  # a reader never sees half a JPEG
         self._saved(name)
 
     def _save_clip(self, job: ClipJob) -> None:
         name = self._name(CLIP_PREFIX, job.event, ".mp4")
-        part = os.path.join(self.dir, name[:-4] + ".part.mp4")  # VideoWriter picks the container by extension
+        part = os.path.join(self.dir, name[:-4] + PART + ".mp4")  # the container is chosen by the extension
         first = self._image(job.shots[0])
         h, w = first.shape[:2]
-        writer = cv2.VideoWriter(part, cv2.VideoWriter_fourcc(*"mp4v"), self.cfg.clip_fps, (w, h))  # type: ignore[attr-defined]
-        if not writer.isOpened():
-            raise OutputError(f"cannot create clip {part}")
         try:
-            for shot in job.shots:
-                image = self._image(shot)
-                writer.write(image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h)))
-        finally:
-            writer.release()
+            video = open_video_file(part, self.cfg.clip_fps, w, h)
+            try:
+                for shot in job.shots:
+                    video.write(self._image(shot))
+            finally:
+                video.close()
+        except BaseException:
+            remove_quietly(part)  # only a finished clip gets its real name
+            raise
         os.replace(part, os.path.join(self.dir, name))
         self._saved(name)
 
@@ -210,12 +222,20 @@ class SnapshotSink:
         self.written += 1
         log.info("saved %s", os.path.join(self.dir, name))
 
+    def _remove_stale_parts(self) -> None:
+        """At start: files an earlier run was writing when it was killed (ours only)."""
+        with os.scandir(self.dir) as it:
+            for entry in it:
+                if entry.name.startswith((SNAPSHOT_PREFIX, CLIP_PREFIX)) and PART in entry.name and entry.is_file():
+                    remove_quietly(entry.path)
+                    log.info("removed %s, left unfinished by an earlier run", entry.path)
+
     def _apply_retention(self) -> None:
         files = []
         with os.scandir(self.dir) as it:
             for entry in it:
                 ours = entry.name.startswith((SNAPSHOT_PREFIX, CLIP_PREFIX)) and entry.name.endswith((".jpg", ".mp4"))
-                if ours and ".part." not in entry.name and entry.is_file():
+                if ours and PART not in entry.name and entry.is_file():
                     st = entry.stat()
                     files.append(StoredFile(entry.name, st.st_size, st.st_mtime))
         for name in plan_retention(files, self.policy, time.time()):

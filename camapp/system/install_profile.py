@@ -60,6 +60,11 @@ try:
 except Exception as exc:
     facts["numpy_error"] = f"{type(exc).__name__}: {exc}"
 try:
+    import av
+    facts["av"] = av.__version__
+except Exception:
+    pass
+try:
     import picamera2
     facts["picamera2"] = getattr(picamera2, "__file__", None) or "?"
 except Exception as exc:
@@ -78,6 +83,7 @@ class PythonFacts:
     picamera2_error: str | None = None
     numpy_version: str | None = None
     numpy_path: str | None = None
+    av_version: str | None = None  # PyAV (python3-av on a Pi: picamera2's encoders use it)
     probe_failed: bool = False  # the interpreter could not be asked, or died importing picamera2
 
 
@@ -157,6 +163,7 @@ def probe_python(executable: str = sys.executable, timeout: float = 60.0) -> Pyt
         picamera2_error=facts.get("picamera2_error"),
         numpy_version=facts.get("numpy"),
         numpy_path=facts.get("numpy_path"),
+        av_version=facts.get("av"),
     )
 
 
@@ -169,11 +176,14 @@ def choose(py: PythonFacts, m: Machine | None = None) -> Profile:
         # picamera2 without numpy cannot happen with apt's package; keep the venv able to see it.
         return Profile(STANDARD, system_site_packages=True, why="picamera2 in the system Python without numpy" + label)
     keep = f"numpy=={py.numpy_version}"
+    # The system's PyAV too: picamera2 imports av for its encoders, and a PyPI copy in the venv
+    # would shadow it (and add 100 MB); Debian's FFmpeg behind it has libx264 for recordings.
+    keep_av = [f"av=={py.av_version}  # the system's own PyAV (python3-av), which picamera2 uses"] if py.av_version else []
     if int(py.numpy_version.split(".")[0]) < 2:
-        lines = [f"{keep}  # the system's own numpy: python3-picamera2 and simplejpeg are built against it"]
+        lines = [f"{keep}  # the system's own numpy: python3-picamera2 and simplejpeg are built against it", *keep_av]
         lines += [f"{pin}  # {why}" for pin, why in NUMPY1_PINS]
         return Profile(PI_BOOKWORM, system_site_packages=True, constraints=lines, why=PROFILE_SUMMARY[PI_BOOKWORM] + label)
-    lines = [f"{keep}  # the system's own numpy: python3-picamera2 is built against it"]
+    lines = [f"{keep}  # the system's own numpy: python3-picamera2 is built against it", *keep_av]
     return Profile(PI_TRIXIE, system_site_packages=True, constraints=lines, why=PROFILE_SUMMARY[PI_TRIXIE] + label)
 
 

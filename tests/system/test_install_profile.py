@@ -26,12 +26,13 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SYSTEM_SITE = "/usr/lib/python3/dist-packages"
 
 
-def facts(numpy: str | None, picamera2: bool) -> ip.PythonFacts:
+def facts(numpy: str | None, picamera2: bool, av: str | None = None) -> ip.PythonFacts:
     return ip.PythonFacts(
         executable="/usr/bin/python3",
         version="3.11.2",
         picamera2_path="/usr/lib/python3/dist-packages/picamera2/__init__.py" if picamera2 else None,
         numpy_version=numpy,
+        av_version=av,
     )
 
 
@@ -40,6 +41,13 @@ def test_bookworm_keeps_the_system_numpy_and_holds_opencv_below_4_12() -> None:
     assert profile.name == ip.PI_BOOKWORM and profile.system_site_packages
     pins = [line.split("#")[0].strip() for line in profile.constraints]
     assert pins == ["numpy==1.24.2", "opencv-python<4.12", "opencv-python-headless<4.12"]
+
+
+def test_the_system_pyav_that_picamera2_uses_is_kept_too() -> None:
+    pins = [line.split("#")[0].strip() for line in ip.choose(facts("1.24.2", picamera2=True, av="10.0.0")).constraints]
+    assert pins[:2] == ["numpy==1.24.2", "av==10.0.0"]
+    pins = [line.split("#")[0].strip() for line in ip.choose(facts("2.2.4", picamera2=True, av="14.2.0")).constraints]
+    assert pins == ["numpy==2.2.4", "av==14.2.0"]
 
 
 def test_trixie_keeps_the_system_numpy_and_takes_current_versions() -> None:
@@ -61,7 +69,7 @@ def test_a_32_bit_userland_is_refused_even_under_a_64_bit_kernel() -> None:
 
 
 def _system_has_apt_numpy_and_scipy() -> bool:
-    return Path(SYSTEM_PYTHON).exists() and Path(SYSTEM_SITE, "numpy").is_dir() and Path(SYSTEM_SITE, "scipy").is_dir()
+    return Path(SYSTEM_PYTHON).exists() and all(Path(SYSTEM_SITE, name).is_dir() for name in ("numpy", "scipy", "av"))
 
 
 def _standin_env(**extra: str) -> dict[str, str]:
@@ -74,7 +82,7 @@ def _standin_env(**extra: str) -> dict[str, str]:
 def test_the_standin_imports_under_the_system_numpy_and_fails_under_numpy_2() -> None:
     """The control that makes the end-to-end test meaningful: the stand-in breaks exactly when the
     venv's numpy shadows apt's, as the real picamera2 does."""
-    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy and python3-scipy (scripts/test installs them)")
+    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy, python3-scipy and python3-av (scripts/test installs them)")
     ok = subprocess.run([SYSTEM_PYTHON, "-c", "import picamera2, numpy; print(numpy.__version__)"],
                         env=_standin_env(), capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
@@ -91,7 +99,7 @@ def test_the_standin_imports_under_the_system_numpy_and_fails_under_numpy_2() ->
 
 
 def test_a_broken_camera_stack_is_one_line_that_says_what_to_do(videos_dir: Path) -> None:
-    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy and python3-scipy (scripts/test installs them)")
+    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy, python3-scipy and python3-av (scripts/test installs them)")
     code = (
         f"import sys; sys.path.append({SYSTEM_SITE!r}); from camapp.cli import main; "
         "sys.exit(main(['run', '--source', 'picam', '--model', 'ssd_mobilenet_v1_coco_quant', '--max-frames', '1']))"
@@ -119,7 +127,7 @@ def _copy_clone(dest: Path) -> Path:
 def test_simulated_bookworm_fresh_clone_builds_a_venv_where_picamera2_and_detect_work(
     tmp_path: Path, images_dir: Path, videos_dir: Path
 ) -> None:
-    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy and python3-scipy (scripts/test installs them)")
+    require(_system_has_apt_numpy_and_scipy(), "needs Debian's python3-numpy, python3-scipy and python3-av (scripts/test installs them)")
     clone = _copy_clone(tmp_path / "camapp")
     env = _standin_env(CAMAPP_PYTHON=SYSTEM_PYTHON, PICAMERA2_STANDIN_VIDEO=str(videos_dir / "bottle-detection.mp4"))
     env.pop("CAMAPP_VENV", None)
@@ -136,28 +144,34 @@ def test_simulated_bookworm_fresh_clone_builds_a_venv_where_picamera2_and_detect
     venv_python = clone / ".venv" / "bin" / "python"
     report = subprocess.run(
         [str(venv_python), "-c",
-         "import json, numpy, cv2, picamera2; from importlib.metadata import version; "
+         "import json, numpy, cv2, av, picamera2; from importlib.metadata import version; "
          "print(json.dumps({'numpy': numpy.__version__, 'numpy_path': numpy.__file__, 'opencv': version('opencv-python'), "
-         "'standin': picamera2.STANDIN}))"],
+         "'av_path': av.__file__, 'standin': picamera2.STANDIN}))"],
         cwd=clone, env=env, capture_output=True, text=True, timeout=120,
     )
     assert report.returncode == 0, report.stderr
     found = json.loads(report.stdout)
     assert found["numpy_path"].startswith(SYSTEM_SITE)  # the system's numpy, not a copy in the venv
     assert found["numpy"].startswith("1.24")
+    assert found["av_path"].startswith(SYSTEM_SITE)  # Debian's PyAV 10, which picamera2 would use
     assert tuple(int(p) for p in found["opencv"].split(".")[:2]) < (4, 12)
     assert found["standin"] is True
     assert not list((clone / ".venv" / "lib").glob("python3*/site-packages/numpy"))
 
-    # The Pi camera source itself runs in that venv (the fake camera API behind the stand-in).
+    # The Pi camera source itself runs in that venv (the fake camera API behind the stand-in), and
+    # records H.264 through Debian's PyAV.
     run = subprocess.run(
         ["bash", "scripts/camapp", "run", "--source", "picam", "--model", "ssd_mobilenet_v1_coco_quant",
-         "--max-frames", "5", "--output", "-"],
+         "--max-frames", "5", "--output", "-", "--save", str(tmp_path / "picam.mp4")],
         cwd=clone, env=env, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     frames = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(frames) >= 1 and any(d["label"] == "bottle" for f in frames for d in f["detections"])
+    assert "(libx264)" in run.stderr
+    played = subprocess.run([str(venv_python), "-c", "import av, sys; print(sum(1 for _ in av.open(sys.argv[1]).decode(video=0)))",
+                             str(tmp_path / "picam.mp4")], capture_output=True, text=True, timeout=60)
+    assert played.stdout.strip() == str(len(frames)), played.stderr
 
 
 def test_an_interpreter_that_dies_importing_picamera2_is_reported_not_taken_for_no_camera(tmp_path: Path) -> None:
