@@ -2,7 +2,7 @@
 
 models/ (manifest.yaml and labels/) lives at the top of the repository, where users and the
 mirror docs point, and ships inside the wheel as the data-only package camapp.bundled_models;
-camapp.manifest.manifest_path() falls back to it when there is no checkout.
+camapp.models.manifest.manifest_path() falls back to it when there is no checkout.
 """
 
 from setuptools import find_packages, setup

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from camapp.checksums import file_digests, verify_file
-from camapp.download import pull
 from camapp.errors import ModelError
-from camapp.manifest import ModelEntry, ModelStore, load_manifest
+from camapp.models.checksums import file_digests, verify_file
+from camapp.models.download import pull
+from camapp.models.manifest import ModelEntry, load_manifest
+from camapp.models.store import ModelStore
 from tests.model_mirror import MirrorServer, closed_port_url
 from tests.terminal import Terminal, screen_lines
 

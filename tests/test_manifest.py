@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from camapp import manifest
 from camapp.errors import ConfigError, ModelError
 from camapp.inference.labels import read_labels_file
-from camapp.manifest import ModelStore, entry_labels, labels_dir, load_manifest, resolve_model
+from camapp.models import resolve, store
+from camapp.models.manifest import entry_labels, labels_dir, load_manifest
+from camapp.models.resolve import resolve_model
+from camapp.models.store import ModelStore
 from tests.model_mirror import closed_port_url
 
 ENTRIES = load_manifest()
@@ -174,7 +176,7 @@ def test_the_system_folder_wins_over_the_cache(models_dir, tmp_path, monkeypatch
     for folder in ("system", "cache"):
         (tmp_path / folder).mkdir()
         shutil.copy(models_dir / name, tmp_path / folder / name)
-    monkeypatch.setattr(manifest, "SYSTEM_MODEL_DIR", str(tmp_path / "system"))
+    monkeypatch.setattr(store, "SYSTEM_MODEL_DIR", str(tmp_path / "system"))
     resolved = resolve_model("ssd_mobilenet_v1_coco_quant", None, str(tmp_path / "cache"))
     assert resolved.path == str(tmp_path / "system" / name)
 
@@ -233,25 +235,25 @@ def test_a_changed_file_is_not_the_manifests_model(models_dir, tmp_path):
     mine.write_bytes(bytes(data))
     resolved = resolve_model(str(mine), None)
     assert resolved.known is None and resolved.labels is None
-    assert manifest.entry_for_file(tmp_path / "missing.tflite") is None
-    assert manifest.entry_for_file(tmp_path) is None  # a folder
+    assert resolve.entry_for_file(tmp_path / "missing.tflite") is None
+    assert resolve.entry_for_file(tmp_path) is None  # a folder
 
 
 def test_a_file_is_hashed_once_until_it_changes(models_dir, tmp_path, monkeypatch):
     path = tmp_path / "detect.tflite"
     shutil.copy(models_dir / DETECT_FILE, path)
     hashed: list[Path] = []
-    real = manifest.file_digests
+    real = resolve.file_digests
 
     def counting(p: Path):  # the real hash, counted
         hashed.append(p)
         return real(p)
 
-    monkeypatch.setattr(manifest, "file_digests", counting)
-    manifest._digests.cache_clear()
-    assert manifest.entry_for_file(path) is not None
-    assert manifest.entry_for_file(path) is not None  # a reload: no second read
+    monkeypatch.setattr(resolve, "file_digests", counting)
+    resolve._digests.cache_clear()
+    assert resolve.entry_for_file(path) is not None
+    assert resolve.entry_for_file(path) is not None  # a reload: no second read
     assert len(hashed) == 1
     path.write_bytes(path.read_bytes() + b"\0")  # changed in place: another size (and mtime)
-    assert manifest.entry_for_file(path) is None
+    assert resolve.entry_for_file(path) is None
     assert len(hashed) == 2

@@ -9,8 +9,9 @@ import pytest
 from camapp.commands.common import model_options
 from camapp.config import load_config
 from camapp.errors import EXIT_USAGE, UsageError
-from camapp.manifest import ModelEntry, ModelStore, load_manifest
-from camapp.zoo import row, select_model
+from camapp.models.manifest import ModelEntry, load_manifest
+from camapp.models.store import ModelStore
+from camapp.models.zoo import row, select_model
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from camapp.errors import UsageError
-from camapp.manifest import ModelEntry, ModelStore, folder_mirror_file, load_manifest
+from camapp.models.manifest import ModelEntry, load_manifest
+from camapp.models.store import ModelStore, folder_mirror_file
 
 WHERE = {"system": "the system folder", "cache": "the cache", "mirror": "the mirror"}
 

@@ -24,7 +24,9 @@ from camapp.bench.measure import machine, percentiles
 from camapp.errors import ModelError
 from camapp.frames import Frame, Image
 from camapp.inference.tasks import Model, ModelOptions
-from camapp.manifest import ModelEntry, ModelStore, entry_labels, load_manifest, resolve_model
+from camapp.models.manifest import ModelEntry, entry_labels, load_manifest
+from camapp.models.resolve import resolve_model
+from camapp.models.store import ModelStore
 from camapp.progress import Progress
 from camapp.sources.still import read_image
 

@@ -111,7 +111,8 @@ def missing_files(check: ConfigCheck) -> list[ConfigError]:
 
     name = text("model", "name")
     if name is not None:
-        from camapp.manifest import find_entry, looks_like_path
+        from camapp.models.manifest import find_entry
+        from camapp.models.resolve import looks_like_path
 
         if looks_like_path(os.path.expanduser(name)):
             must_exist(("model", "name"), "file")

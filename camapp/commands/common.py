@@ -10,8 +10,8 @@ from typing import Any
 from camapp.config import Config, ModelConfig, load_config
 from camapp.errors import UsageError
 from camapp.inference.tasks import Model, ModelOptions
-from camapp.manifest import resolve_model
-from camapp.sidecar import apply_sidecar, check_input_size
+from camapp.models.resolve import resolve_model
+from camapp.models.sidecar import apply_sidecar, check_input_size
 
 log = logging.getLogger("camapp")
 
@@ -69,7 +69,7 @@ def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
     """Resolve --model / --backbone to a file and build the options for loading it."""
     name = cfg.name
     if not name and cfg.backbone:
-        from camapp.zoo import select_model  # the model-zoo selection, by backbone / alpha / resolution
+        from camapp.models.zoo import select_model  # the model-zoo selection, by backbone / alpha / resolution
 
         name = select_model(cfg.backbone, task or (cfg.task if cfg.task != "auto" else "classify"), cfg.alpha, cfg.resolution)
     if not name:

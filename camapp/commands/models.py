@@ -9,21 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from camapp import download, mirror, zoo
-from camapp.checksums import file_digests, verify_file
 from camapp.commands.common import add_common_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, ModelError, UsageError
-from camapp.manifest import (
-    ModelEntry,
-    ModelStore,
-    entry_for_file,
-    entry_labels,
-    fallback_labels,
-    find_entry,
-    in_folder_mirror,
-    load_manifest,
-    looks_like_path,
-)
+from camapp.models import download, mirror, zoo
+from camapp.models.checksums import file_digests, verify_file
+from camapp.models.manifest import ModelEntry, entry_labels, find_entry, load_manifest
+from camapp.models.resolve import entry_for_file, fallback_labels, looks_like_path
+from camapp.models.store import ModelStore, in_folder_mirror
 
 STORE_ARGS = {"cache_dir": "model.cache_dir", "mirror": "model.mirror"}
 
@@ -156,7 +148,7 @@ def _show_file(
 ) -> None:
     """Load the model at `path` and print what it is; `location` says where it was found."""
     from camapp.inference.tasks import Model, ModelOptions
-    from camapp.sidecar import apply_sidecar
+    from camapp.models.sidecar import apply_sidecar
 
     options = ModelOptions(str(path), labels=labels)
     if sidecar:  # your own model (or a known one given by path): its my.yaml applies, as for `run`

@@ -61,7 +61,7 @@ class Facts:
         invalid, so that one bad setting is reported once, on the config line."""
         from camapp.config import load_config
         from camapp.errors import CamappError
-        from camapp.manifest import default_cache_dir
+        from camapp.models.store import default_cache_dir
 
         try:
             model = load_config(self.options.config).model
@@ -80,14 +80,14 @@ def numpy_check(facts: Facts) -> Check:
 
 
 def mirror_check(facts: Facts) -> Check:
-    from camapp.manifest import find_entry
+    from camapp.models.manifest import find_entry
 
     _, mirror = facts.model_settings
     return doctor.check_mirror(mirror, facts.options.online, find_entry(MIRROR_PROBE_MODEL).file)
 
 
 def models_check(facts: Facts) -> Check:
-    from camapp.manifest import SYSTEM_MODEL_DIR
+    from camapp.models.store import SYSTEM_MODEL_DIR
 
     return doctor.check_models(facts.model_settings[0], Path(SYSTEM_MODEL_DIR))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from camapp.cli import main
-from camapp.manifest import load_manifest
+from camapp.models.manifest import load_manifest
 from tests.commands.conftest import CliResult, assert_one_line_error, run_camapp
 from tests.model_mirror import MirrorServer, closed_port_url
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from camapp.manifest import ModelEntry
+    from camapp.models.manifest import ModelEntry
 
 CHUNK = 1 << 20
 

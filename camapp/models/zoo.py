@@ -12,10 +12,11 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from camapp.errors import UsageError
-from camapp.manifest import ModelEntry, ModelStore, load_manifest
+from camapp.models.manifest import ModelEntry, load_manifest
+from camapp.models.store import ModelStore
 
 if TYPE_CHECKING:
-    from camapp.mirror import MirrorFile
+    from camapp.models.mirror import MirrorFile
 
 FAMILIES = {"v3": ("v3-small", "v3-large")}
 
@@ -82,7 +83,7 @@ def size_text(size: int | None) -> str:
 
 def row(entry: ModelEntry, store: ModelStore, in_mirror: MirrorFile | None = None) -> dict[str, Any]:
     """One model for `camapp models list`: the manifest's facts plus where (whether) it is on disk
-    and whether the mirror holds it (`in_mirror`, from camapp.mirror.probe)."""
+    and whether the mirror holds it (`in_mirror`, from camapp.models.mirror.probe)."""
     path = store.find(entry)
     size = entry.size or (path.stat().st_size if path else None)
     return {

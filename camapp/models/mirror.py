@@ -3,7 +3,7 @@
 A mirror is asked by file name only (a folder: the file exists; http(s): a HEAD request answers
 200), with its size compared when the manifest states one. Checksums are not computed here: that
 would read every model on every `models list`. They are checked when a model is used or pulled
-(manifest.in_folder_mirror, download.pull), which refuse a file that does not match.
+(store.in_folder_mirror, download.pull), which refuse a file that does not match.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 from camapp import __version__
-from camapp.download import source_of
-from camapp.manifest import ModelEntry, ModelStore
+from camapp.models.download import source_of
+from camapp.models.manifest import ModelEntry
+from camapp.models.store import ModelStore
 
 State = Literal["yes", "no", "wrong-size", "unknown"]
 

@@ -26,13 +26,14 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from camapp import __version__
-from camapp.checksums import file_digests, mismatch
 from camapp.errors import ModelError
 from camapp.inference.flatbuffer import check_tflite
+from camapp.models.checksums import file_digests, mismatch
 from camapp.progress import Progress
 
 if TYPE_CHECKING:
-    from camapp.manifest import ModelEntry, ModelStore
+    from camapp.models.manifest import ModelEntry
+    from camapp.models.store import ModelStore
 
 log = logging.getLogger("camapp")
 
