@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import traceback
-from collections.abc import Mapping
 
 from camapp import __version__, early_signals
 from camapp.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CamappError
-from camapp.native_logs import quiet_native_logs
+from camapp.logs import quiet_native_logs, setup_logging, under_journal
 
 log = logging.getLogger("camapp")
 
@@ -46,47 +44,6 @@ def _optional_commands() -> list:  # type: ignore[type-arg]
             if exc.name != f"camapp.commands.{name}":
                 raise
     return found
-
-
-# Python level -> syslog priority, for the "<N>" line prefix journald turns into PRIORITY=N.
-SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-_module_levels: set[str] = set()  # loggers given their own level, reset when the config is reloaded
-
-
-def under_journal(env: Mapping[str, str] | None = None) -> bool:
-    """True when systemd started us: stderr goes to the journal, which adds its own timestamps."""
-    env = os.environ if env is None else env
-    return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
-
-
-class JournalFormatter(logging.Formatter):
-    """`<N>LEVEL logger: message`, the prefix on every line so a multi-line record keeps its priority."""
-
-    def __init__(self) -> None:
-        super().__init__("%(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        prio = SYSLOG_PRIORITY.get(record.levelno, 3 if record.levelno > logging.WARNING else 6)
-        return "\n".join(f"<{prio}>{line}" for line in super().format(record).split("\n"))
-
-
-def setup_logging(level: str, debug: bool, levels: Mapping[str, str] | None = None) -> None:
-    """Terse lines in a terminal; under systemd no timestamps and syslog priorities (journalctl -p
-    works); `levels` gives single modules their own level (config log.levels)."""
-    handler = logging.StreamHandler(sys.stderr)
-    if under_journal():
-        handler.setFormatter(JournalFormatter())
-    elif debug:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("camapp: %(levelname)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
-    for name in _module_levels:
-        logging.getLogger(name).setLevel(logging.NOTSET)
-    _module_levels.clear()
-    for name, module_level in (levels or {}).items():
-        logging.getLogger(name).setLevel(getattr(logging, module_level.upper(), logging.INFO))
-        _module_levels.add(name)
 
 
 def _error_prefix() -> str:

@@ -18,12 +18,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from camapp.config import Config
-    from camapp.sources.base import Source
-    from camapp.stats import PipelineStats
+from typing import IO, Any
 
 REFRESH_S = 0.25  # at most four redraws a second: readable, and costs nothing measurable
 
@@ -149,44 +144,6 @@ def watch(count: Callable[[], int], desc: str, total: int | None, unit: str = "f
         finally:
             stop.set()
             thread.join()
-
-
-def file_run(source: Source, cfg: Config, stats: PipelineStats) -> contextlib.AbstractContextManager[Progress | None]:
-    """`camapp run` on a file or images: frames done / total, FPS and ETA. Cameras and streams
-    get none: they never end, and the web view or the periodic stats line covers them."""
-    if source.is_live or not wanted():
-        return contextlib.nullcontext()
-    total = expected_frames(cfg.source.uri or "", cfg.source.loop, cfg.pipeline.max_frames)
-    return watch(lambda: stats.frames_read, "frames", total)
-
-
-def expected_frames(uri: str, loop: bool, max_frames: int | None) -> int | None:
-    """How many frames a file run will read: the container's frame count or the number of
-    images, capped by --max-frames; None when unknown (--loop, a container without a count)."""
-    from camapp.sources.spec import parse_source
-
-    spec = parse_source(uri)
-    count: int | None = None
-    if spec.kind == "video" and not loop:
-        count = _video_frame_count(spec.target)
-    elif spec.kind == "images":
-        from camapp.sources.still import list_images
-
-        count = len(list_images(spec.target)) or None
-    if max_frames:
-        return min(count, max_frames) if count is not None else max_frames
-    return count
-
-
-def _video_frame_count(path: str) -> int | None:
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    try:
-        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-    finally:
-        cap.release()
-    return frames if frames > 0 else None
 
 
 class _AboveBar:

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from camapp import progress
-from camapp.progress import Progress, expected_frames, wanted, watch
+from camapp.commands.run import file_progress
+from camapp.progress import Progress, wanted, watch
+from camapp.sources.length import expected_frames
 from tests.terminal import Terminal, screen_lines
 
 
@@ -145,6 +146,6 @@ def test_a_camera_or_stream_gets_no_line_even_on_a_terminal(term, monkeypatch):
     class Camera:
         is_live = True  # runs until stopped: a frame counter without an end says nothing useful
 
-    with progress.file_run(Camera(), None, None) as bar:  # type: ignore[arg-type]
+    with file_progress(Camera(), None, None) as bar:  # type: ignore[arg-type]
         assert bar is None
     assert term.finish() == ""

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from camapp.cli import setup_logging
+from camapp.logs import setup_logging
 from camapp.service import Notifier, WatchdogSink
 from tests.service_process import CamappProcess, NotifySocket, json_lines, wait_until
 from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -10,16 +11,17 @@ import threading
 from typing import Any
 
 from camapp import progress
-from camapp.cli import setup_logging
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
 from camapp.config import Config
 from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
+from camapp.logs import setup_logging
 from camapp.outputs.base import Sink
 from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, announce_model, build_smartcam_sinks, model_name
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.service import ServiceContext
 from camapp.sources import SourceOptions, open_source
 from camapp.sources.base import Source
+from camapp.sources.length import expected_frames
 from camapp.sources.redact import redact_url
 from camapp.stats import PipelineStats
 
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode)"
         log.info("%s", status)
         service.started(status, lambda: _reload(args, pipeline, cfg))
-        with progress.file_run(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
+        with file_progress(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
             summary = pipeline.run()
     finally:
         service.stopping()
@@ -161,3 +163,12 @@ def _stop_on_signals(stop: threading.Event) -> list[int]:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
     return received
+
+
+def file_progress(source: Source, cfg: Config, stats: PipelineStats) -> contextlib.AbstractContextManager[progress.Progress | None]:
+    """`camapp run` on a file or images: frames done / total, FPS and ETA. Cameras and streams
+    get none: they never end, and the web view or the periodic stats line covers them."""
+    if source.is_live or not progress.wanted():
+        return contextlib.nullcontext()
+    total = expected_frames(cfg.source.uri or "", cfg.source.loop, cfg.pipeline.max_frames)
+    return progress.watch(lambda: stats.frames_read, "frames", total)

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from camapp.native_logs import quiet_native_logs
+from camapp.logs import quiet_native_logs
 from tests.outputs.test_web import parse_metrics
 from tests.sources.mjpeg_server import MjpegServer, closed_port, encode_jpegs, read_video_frames
 
