@@ -21,7 +21,7 @@ from camapp.bench.measure import machine, rss_mb
 from camapp.bench.variants import BenchSink, MjpegClient, web_sink
 from camapp.commands.common import model_options
 from camapp.config import load_config
-from camapp.inference.tasks import Model
+from camapp.inference.model import Model
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.sources import SourceOptions, open_source
 

@@ -125,7 +125,7 @@ def main() -> int:
         viewers_main(*args.viewers_only)
         return 0
 
-    from camapp.inference.tasks import Model, ModelOptions
+    from camapp.inference.model import Model, ModelOptions
 
     model = Model(ModelOptions(path=str(MODEL), labels=str(LABELS), threads=args.threads))
     run_once(model, 100, args.stream_fps, 0)  # warm-up: interpreter, caches, page cache

@@ -80,7 +80,7 @@ class SourceConfig(Section):
 class ModelConfig(Section):
     name: str | None = Field(None, description="a .tflite path or a model id from models/manifest.yaml")
     labels: str | None = Field(None, description="labels file (plain lines or 'id name' lines)")
-    task: Literal["auto", "classify", "detect"] = Field("auto", description="auto reads it from the model's outputs")
+    task: str = Field("auto", description="auto reads it from the model's outputs; or classify, detect (the task registry)")
     threads: int = Field(2, ge=1, le=64, description="interpreter threads")
     top_k: int = Field(5, ge=1, le=1000, description="classes reported per frame (classifiers)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum score of a detection")
@@ -93,6 +93,13 @@ class ModelConfig(Section):
     resolution: int | None = Field(None, ge=32, le=1024, description="model input size, to narrow --backbone")
     mirror: str | None = Field(None, description="folder or http(s) base URL holding model files by name")
     cache_dir: str | None = Field(None, description="where pulled models are kept (default ~/.cache/camapp/models)")
+
+    @field_validator("task")
+    @classmethod
+    def _task_is_registered(cls, value: str) -> str:
+        from camapp.inference.tasks import check_task_name  # here: config stays quick to import
+
+        return check_task_name(value)
 
 
 class PipelineConfig(Section):

@@ -99,7 +99,7 @@ class EventDetector:
     _top: Debounced[str | None] | None = None
 
     def update(self, results: Results, wall_time: float) -> list[Event]:
-        if results.task == "classify":
+        if results.summary == "top_class":
             return self._update_class(results, wall_time)
         return self._update_counts(results, wall_time)
 
@@ -119,10 +119,11 @@ class EventDetector:
         return self._top.stable if self._top is not None else None
 
     def _update_counts(self, results: Results, wall_time: float) -> list[Event]:
-        seen = Counter(d.label for d in results.detections if self.watched(d.label))
+        scored = results.scored_labels()
+        seen = Counter(label for label, _ in scored if self.watched(label))
         best: dict[str, float] = {}
-        for d in results.detections:
-            best[d.label] = max(best.get(d.label, 0.0), d.score)
+        for label, score in scored:
+            best[label] = max(best.get(label, 0.0), score)
         for label in seen:
             if label not in self._states:
                 self._states[label] = _LabelState(Debounced(False, self.options), Debounced(0, self.options))
@@ -147,14 +148,15 @@ class EventDetector:
         return events
 
     def _update_class(self, results: Results, wall_time: float) -> list[Event]:
-        top = results.classes[0] if results.classes else None
-        label = top.label if top is not None and self.watched(top.label) else None
+        scored = results.scored_labels()
+        top = scored[0] if scored else None
+        label = top[0] if top is not None and self.watched(top[0]) else None
         if self._top is None:
             self._top = Debounced(None, self.options)
         change = self._top.observe(label, results.timestamp_ns)
         if change is None or change[1] is None:
             return []
-        score = top.score if top is not None else None
+        score = top[1] if top is not None else None
         r = results
         return [Event("class_changed", change[1], 1, change[0], r.frame_index, r.timestamp_ns, r.source_id, wall_time, score)]
 

@@ -1,5 +1,8 @@
 """Draw results on a copy of the frame: the one place that turns results into pixels.
 
+The text style, labels and HUD are here; what a task's results look like is drawn by its Results
+subclass (camapp.inference.tasks) with these primitives, called by annotate().
+
 Text is sized from the frame, not fixed: a fixed font that suits 1080p is ~6 px high on the
 640x360 stream a Pi usually records, and one that suits 640x360 is a smudge in a 1080p recording.
 """
@@ -77,23 +80,23 @@ def class_colour(class_id: int) -> Colour:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
-def _style(image: Image) -> TextStyle:
+def style_for(image: Image) -> TextStyle:
     return text_style(image.shape[1], image.shape[0])
 
 
-def _box_size(text: str, style: TextStyle) -> tuple[int, int, int]:
+def box_size(text: str, style: TextStyle) -> tuple[int, int, int]:
     """(width, height, baseline) of `text` in its background box."""
     (tw, th), base = cv2.getTextSize(text, FONT, style.font_scale, style.thickness)
     return tw + 2 * style.pad, th + base + 2 * style.pad, base
 
 
-def _label(image: Image, text: str, x: int, y: int, colour: Colour, style: TextStyle) -> int:
+def draw_label(image: Image, text: str, x: int, y: int, colour: Colour, style: TextStyle) -> int:
     """Dark text on a `colour` box whose bottom-left corner is (x, y), kept inside the frame.
 
     Returns the box's height, so callers can stack labels.
     """
     h, w = image.shape[:2]
-    bw, bh, _ = _box_size(text, style)
+    bw, bh, _ = box_size(text, style)
     x = max(0, min(x, w - bw))  # a label at the right edge slides left rather than being cut off
     y = min(max(y, bh), h)  # no room above the box: draw it inside, below the top edge
     _boxed_text(image, text, x, y, style, (0, 0, 0), colour)
@@ -102,38 +105,16 @@ def _label(image: Image, text: str, x: int, y: int, colour: Colour, style: TextS
 
 def _boxed_text(image: Image, text: str, x: int, y: int, style: TextStyle, fg: Colour, bg: Colour) -> None:
     """`text` in a filled box whose bottom-left corner is (x, y)."""
-    bw, bh, base = _box_size(text, style)
+    bw, bh, base = box_size(text, style)
     cv2.rectangle(image, (x, y - bh), (x + bw, y), bg, cv2.FILLED)
     cv2.putText(image, text, (x + style.pad, y - style.pad - base), FONT, style.font_scale, fg, style.thickness, cv2.LINE_AA)
-
-
-def draw_detections(image: Image, results: Results) -> None:
-    style = _style(image)
-    h, w = image.shape[:2]
-    for det in results.detections:
-        colour = class_colour(det.class_id)
-        x0, y0, x1, y1 = det.box.to_pixels(w, h)
-        cv2.rectangle(image, (x0, y0), (x1, y1), colour, style.line)
-        _label(image, f"{det.label} {det.score:.2f}", x0, y0, colour, style)
-
-
-def draw_classes(image: Image, results: Results, k: int = MAX_DRAWN_CLASSES) -> None:
-    """The top classes as a list in the top-left corner, near-zero scores left out."""
-    style = _style(image)
-    gap = max(1, style.pad // 2)
-    y = style.pad
-    for c in results.shown_classes[: max(1, min(k, MAX_DRAWN_CLASSES))]:
-        text = f"{c.label.split(',')[0]} {c.score:.2f}"  # ImageNet names list synonyms: the first is enough
-        y += _box_size(text, style)[1]
-        _label(image, text, style.pad, y, class_colour(c.class_id), style)
-        y += gap
 
 
 def hud_lines(hud: Hud, width: int, style: TextStyle) -> list[str]:
     """The HUD as one line when it fits the frame's width, else one field per line."""
     fields = [f"cap {hud.capture_fps:.1f} fps", f"inf {hud.inference_fps:.1f} fps", f"{hud.inference_ms:.1f} ms"]
     one_line = "  ".join(fields)
-    if _box_size(one_line, style)[0] <= width - 2 * _HUD_MARGIN:
+    if box_size(one_line, style)[0] <= width - 2 * _HUD_MARGIN:
         return [one_line]
     return fields
 
@@ -141,16 +122,16 @@ def hud_lines(hud: Hud, width: int, style: TextStyle) -> list[str]:
 def draw_hud(image: Image, hud: Hud) -> None:
     """FPS and latency, white on black, in the bottom-right corner."""
     h, w = image.shape[:2]
-    style = _style(image)
+    style = style_for(image)
     lines = hud_lines(hud, w, style)
-    widest = max(_box_size(line, style)[0] for line in lines)
+    widest = max(box_size(line, style)[0] for line in lines)
     if widest > w - 2 * _HUD_MARGIN:
         # Only on frames too small for even one field at the minimum size (e.g. 160x120): shrink
         # to fit rather than cut the numbers off.
         style = _style_for_px(style.text_px * (w - 2 * _HUD_MARGIN) / widest)
     y = h - _HUD_MARGIN
     for line in reversed(lines):
-        bw, bh, _ = _box_size(line, style)
+        bw, bh, _ = box_size(line, style)
         _boxed_text(image, line, w - _HUD_MARGIN - bw, y, style, (255, 255, 255), (0, 0, 0))
         y -= bh
 
@@ -163,10 +144,7 @@ def annotate(image: Image, results: Results | None, hud: Hud | None, top_k: int 
     """
     out = image.copy()
     if results is not None:
-        if results.task == "detect":
-            draw_detections(out, results)
-        else:
-            draw_classes(out, results, top_k)
+        results.draw(out, top_k)  # each task draws its own results (camapp.inference.tasks)
     if hud is not None:
         draw_hud(out, hud)
     return out

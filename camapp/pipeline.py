@@ -49,7 +49,7 @@ class FrameModel(Protocol):
 
 @runtime_checkable
 class PreparingModel(Protocol):
-    """A model whose preprocessing can run on another thread (camapp.inference.tasks.Model)."""
+    """A model whose preprocessing can run on another thread (camapp.inference.model.Model)."""
 
     def run(self, frame: Frame) -> Results: ...
     def new_input(self) -> NDArray[Any]: ...

@@ -1,17 +1,23 @@
-"""What inference produces: plain dataclasses with a stable JSON form."""
+"""What inference produces: one Results per processed frame, with a stable JSON form.
+
+Every task (camapp.inference.tasks: classify, detect) subclasses Results with its own payload
+(classes, detections) and says how that payload serialises, draws and summarises. Code that
+handles every task (sinks, events, the web view) uses only what is declared here, so a new task
+needs no change outside its own module.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-Task = Literal["classify", "detect"]
+from camapp.frames import Image
 
-# Scores are shown with two decimals (overlay) and four (JSON). A class under half a percent would
-# be drawn as "0.00": it is the padding of a 1001-way softmax (uniform would be 0.001), not an
-# answer, and a quantised softmax steps in 1/256 (0.0039), so its first step up is dropped too.
-# JSON and overlay share this one rule so what a consumer reads is what the picture showed.
-MIN_SHOWN_SCORE = 0.005
+# How a task's results are summarised for events, MQTT and the web page:
+#   counts     how many of each label are in view (objects come and go: "appeared", "left", "count")
+#   top_class  the one label the whole frame is (the class changes: "class_changed")
+SummaryKind = Literal["counts", "top_class"]
 
 
 @dataclass(frozen=True)
@@ -49,76 +55,42 @@ class Box:
         return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
 
 
-@dataclass(frozen=True)
-class Classification:
-    class_id: int
-    label: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"class_id": self.class_id, "label": self.label, "score": round(self.score, 4)}
-
-
-def shown_classes(classes: list[Classification]) -> list[Classification]:
-    """The classes worth showing: those that do not round to zero, and always the top-1.
-
-    The top-1 stays even when tiny (a confused model over 1001 classes) so a result is never empty.
-    """
-    return classes[:1] + [c for c in classes[1:] if c.score >= MIN_SHOWN_SCORE]
-
-
-@dataclass(frozen=True)
-class Detection:
-    class_id: int
-    label: str
-    score: float
-    box: Box
-
-    def to_dict(self, width: int, height: int) -> dict[str, Any]:
-        return {
-            "class_id": self.class_id,
-            "label": self.label,
-            "score": round(self.score, 4),
-            "box": [round(v, 4) for v in (self.box.x0, self.box.y0, self.box.x1, self.box.y1)],
-            "box_px": list(self.box.to_pixels(width, height)),
-        }
-
-
 @dataclass
-class Results:
+class Results(ABC):
     """The outcome of one inference on one frame. frame_index ties it to exactly that frame."""
 
-    task: Task
     source_id: str
     frame_index: int
     timestamp_ns: int
     width: int
     height: int
     inference_ms: float
-    classes: list[Classification] = field(default_factory=list)
-    detections: list[Detection] = field(default_factory=list)
 
-    @property
-    def shown_classes(self) -> list[Classification]:
-        """`classes` without the near-zero padding: what JSON and the overlay show (see MIN_SHOWN_SCORE)."""
-        return shown_classes(self.classes)
+    task: ClassVar[str]  # the registry's name for the task that made it
+    summary: ClassVar[SummaryKind]
+
+    @abstractmethod
+    def scored_labels(self) -> list[tuple[str, float]]:
+        """What the frame holds, best first: every object (counts) or the top class alone (top_class)."""
+
+    @abstractmethod
+    def payload(self) -> dict[str, Any]:
+        """The task's own part of the JSON line ("classes", "detections")."""
+
+    @abstractmethod
+    def draw(self, image: Image, top_k: int) -> None:
+        """Draw the results onto `image` in place (camapp.overlay.annotate gives it a copy)."""
 
     @property
     def labels(self) -> list[str]:
-        if self.task == "detect":
-            return [d.label for d in self.detections]
-        return [c.label for c in self.classes[:1]]
+        return [label for label, _ in self.scored_labels()]
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
             "source": self.source_id,
             "frame": self.frame_index,
             "width": self.width,
             "height": self.height,
             "inference_ms": round(self.inference_ms, 3),
+            **self.payload(),
         }
-        if self.task == "classify":
-            out["classes"] = [c.to_dict() for c in self.shown_classes]
-        else:
-            out["detections"] = [d.to_dict(self.width, self.height) for d in self.detections]
-        return out

@@ -13,8 +13,10 @@ import pytest
 
 from camapp.events import Debounced, DebounceOptions, EventDetector, EventStream
 from camapp.frames import Frame
-from camapp.inference.tasks import Model, ModelOptions
-from camapp.results import Box, Classification, Detection, Results
+from camapp.inference.model import Model, ModelOptions
+from camapp.inference.tasks.classify import Classification, ClassifyResults
+from camapp.inference.tasks.detect import Detection, DetectResults
+from camapp.results import Box, Results
 
 MS = 1_000_000
 BOX = Box(0.1, 0.1, 0.3, 0.3)
@@ -22,12 +24,12 @@ BOX = Box(0.1, 0.1, 0.3, 0.3)
 
 def detections(frame: int, *labels: str, t_ms: int | None = None) -> Results:
     dets = [Detection(i, label, 0.8, BOX) for i, label in enumerate(labels)]
-    return Results("detect", "cam", frame, (frame * 100 if t_ms is None else t_ms) * MS, 640, 480, 5.0, detections=dets)
+    return DetectResults("cam", frame, (frame * 100 if t_ms is None else t_ms) * MS, 640, 480, 5.0, detections=dets)
 
 
 def classes(frame: int, top: str, t_ms: int | None = None) -> Results:
     cls = [Classification(1, top, 0.9), Classification(2, "other", 0.05)]
-    return Results("classify", "cam", frame, (frame * 100 if t_ms is None else t_ms) * MS, 640, 480, 5.0, classes=cls)
+    return ClassifyResults("cam", frame, (frame * 100 if t_ms is None else t_ms) * MS, 640, 480, 5.0, classes=cls)
 
 
 def feed(detector: EventDetector, seq: list[Results]) -> list[tuple[str, str, int, object, int]]:

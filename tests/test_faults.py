@@ -19,7 +19,7 @@ import cv2
 import pytest
 
 from camapp.frames import Frame, Size
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 from camapp.outputs.guard import GuardedSink
 from camapp.outputs.jsonl import JsonLinesSink
 from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from camapp.frames import Frame, Image
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
+from camapp.inference.tasks.classify import Classification, ClassifyResults
+from camapp.inference.tasks.detect import Detection, DetectResults
 from camapp.overlay import MAX_DRAWN_CLASSES, Hud, annotate, class_colour, hud_lines, text_style
-from camapp.results import Box, Classification, Detection, Results
+from camapp.results import Box, Results
 
 SIZES = [(320, 240), (640, 360), (1280, 720), (1920, 1080)]
 HUD = Hud(capture_fps=29.97, inference_fps=28.4, inference_ms=4.56)
@@ -93,8 +95,8 @@ def test_the_hud_stays_inside_the_frame_in_the_bottom_right_corner(video_frame: 
 
 
 def classes(*scored: tuple[str, float]) -> Results:
-    return Results(
-        "classify", "s", 0, 0, 640, 360, 1.0,
+    return ClassifyResults(
+        "s", 0, 0, 640, 360, 1.0,
         classes=[Classification(i, label, score) for i, (label, score) in enumerate(scored)],
     )
 
@@ -129,7 +131,7 @@ def test_the_class_list_sits_in_the_top_left_corner(video_frame: Image) -> None:
 
 def test_a_label_at_the_right_edge_slides_left_instead_of_being_cut_off(video_frame: Image) -> None:
     det = Detection(43, "bottle", 0.87, Box(0.95, 0.5, 0.99, 0.8))
-    results = Results("detect", "s", 0, 0, 640, 360, 1.0, detections=[det])
+    results = DetectResults("s", 0, 0, 640, 360, 1.0, detections=[det])
     out = annotate(video_frame, results, None)
     bottom_row = out[round(0.5 * 360) - 1]  # the label box's bottom padding: label colour only
     covered = int(np.all(bottom_row == class_colour(43), axis=1).sum())

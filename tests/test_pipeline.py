@@ -18,7 +18,8 @@ import pytest
 
 from camapp.errors import InferenceError, OutputError, SourceError
 from camapp.frames import Frame, Image, Size
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
+from camapp.inference.tasks.classify import ClassifyResults
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.results import Results
 from camapp.sources import SourceOptions, open_source
@@ -91,7 +92,7 @@ class RecordingModel:
             raise InferenceError("inference failed: fake")
         self.seen.append(frame.index)
         h, w = frame.image.shape[:2]
-        return Results("classify", self.name, frame.index, frame.timestamp_ns, w, h, 1.0)
+        return ClassifyResults(self.name, frame.index, frame.timestamp_ns, w, h, 1.0)
 
 
 class GatedModel(RecordingModel):

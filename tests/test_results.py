@@ -8,19 +8,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from camapp.results import MIN_SHOWN_SCORE, Box, Classification, Detection, Results, shown_classes
+from camapp.inference.tasks.classify import MIN_SHOWN_SCORE, Classification, ClassifyResults, shown_classes
+from camapp.inference.tasks.detect import Detection, DetectResults
+from camapp.results import Box, Results
 
 
 def classify_results() -> Results:
-    return Results(
-        "classify", "cam0", 12, 123_456_789, 640, 480, 4.56789,
+    return ClassifyResults(
+        "cam0", 12, 123_456_789, 640, 480, 4.56789,
         classes=[Classification(653, "military uniform", 0.878906), Classification(835, "suit, suit of clothes", 0.0234375)],
     )
 
 
 def detect_results() -> Results:
-    return Results(
-        "detect", "rtsp://cam/stream", 3, 1, 640, 480, 8.8,
+    return DetectResults(
+        "rtsp://cam/stream", 3, 1, 640, 480, 8.8,
         detections=[
             Detection(0, "person", 0.71875, Box(0.00781, 0.05, 0.98633, 0.985)),
             Detection(31, "tie", 0.63281, Box(0.4375, 0.71, 0.5625, 0.8983)),
@@ -44,8 +46,8 @@ def test_classify_to_dict() -> None:
 
 def padded_results() -> Results:
     """What a 1001-class softmax gives for a clear picture: one answer, then classes at ~0."""
-    return Results(
-        "classify", "parrot.jpg", 0, 0, 500, 375, 3.0,
+    return ClassifyResults(
+        "parrot.jpg", 0, 0, 500, 375, 3.0,
         classes=[
             Classification(89, "macaw", 0.99609375),
             Classification(91, "lorikeet", 0.0078125),  # two quantisation steps: shown as 0.01
@@ -95,8 +97,8 @@ def test_detect_to_dict() -> None:
 
 
 def test_empty_results() -> None:
-    classify = Results("classify", "s", 0, 0, 10, 10, 1.0).to_dict()
-    detect = Results("detect", "s", 0, 0, 10, 10, 1.0).to_dict()
+    classify = ClassifyResults("s", 0, 0, 10, 10, 1.0).to_dict()
+    detect = DetectResults("s", 0, 0, 10, 10, 1.0).to_dict()
     assert classify["classes"] == [] and "detections" not in classify
     assert detect["detections"] == [] and "classes" not in detect
 
@@ -110,7 +112,7 @@ def test_to_dict_is_plain_json() -> None:
 def test_labels_shortcut() -> None:
     assert classify_results().labels == ["military uniform"]
     assert detect_results().labels == ["person", "tie"]
-    assert Results("classify", "s", 0, 0, 1, 1, 0.0).labels == []
+    assert ClassifyResults("s", 0, 0, 1, 1, 0.0).labels == []
 
 
 def test_box_pixels_and_area() -> None:

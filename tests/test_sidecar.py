@@ -9,7 +9,7 @@ import pytest
 
 from camapp.commands.common import model_options
 from camapp.config import load_config
-from camapp.inference.tasks import ModelOptions
+from camapp.inference.options import ModelOptions
 from tests.commands.conftest import assert_one_line_error, run_camapp
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from camapp.bench.measure import Stopwatch, percentiles
 from camapp.bench.variants import BenchSink
-from camapp.inference.tasks import Model
+from camapp.inference.model import Model
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.sources import SourceOptions, open_source
 

@@ -23,7 +23,8 @@ from camapp.bench.available import available, explain, nothing_available
 from camapp.bench.measure import machine, percentiles
 from camapp.errors import ModelError
 from camapp.frames import Frame, Image
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
+from camapp.inference.tasks.classify import ClassifyResults
 from camapp.models.manifest import ModelEntry, entry_labels, load_manifest
 from camapp.models.resolve import resolve_model
 from camapp.models.store import ModelStore
@@ -134,6 +135,7 @@ def accuracy(model: Model, images: list[tuple[LabelledImage, Image]]) -> Accurac
     acc = Accuracy()
     for item, image in images:
         results = model.run(Frame(image, 0, 0, item.path))
+        assert isinstance(results, ClassifyResults)  # bench_models asks only classifiers
         acc.add([c.label for c in results.classes], item.label)
     return acc
 
@@ -162,7 +164,7 @@ def bench_models(opts: ModelsBenchOptions, notify: Callable[[str], None] = _stde
                 model = Model(ModelOptions(target.path, target.labels, threads=threads, top_k=5))
                 doing = f"model {i}/{len(chosen)} {target.name}, {threads} thread{'s' if threads > 1 else ''}"
                 progress.describe(doing)
-                if acc is None and images and model.task == "classify":
+                if acc is None and images and issubclass(model.task_plugin.results_type, ClassifyResults):  # top-k accuracy
                     progress.describe(f"{doing}: top-1 on {len(images)} images")
                     acc = accuracy(model, images)
                     progress.describe(f"{doing}: {opts.runs} timed invokes")

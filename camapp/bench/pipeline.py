@@ -34,7 +34,7 @@ from camapp.bench.variants import (
     invoke_only,
 )
 from camapp.frames import Frame, Image
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 from camapp.progress import Progress
 from camapp.sources import SourceOptions, open_source
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from camapp.bench.measure import Measure, Stopwatch
 from camapp.inference.labels import Labels
-from camapp.inference.model import find_ssd_outputs, inspect_model
+from camapp.inference.model import inspect_model
 from camapp.inference.runtime import interpreter_class
+from camapp.inference.tasks.detect import find_ssd_outputs
 
 
 def plain_loop(video: str, model_path: str, labels: Labels, threads: int, frames: int, threshold: float = 0.5) -> Measure:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from camapp.bench.measure import Measure, Stopwatch
 from camapp.errors import InputError
 from camapp.frames import Frame, Image, Size
-from camapp.inference.tasks import Model
+from camapp.inference.model import Model
 from camapp.pipeline import Pipeline, PipelineOptions, StageTimes
 from camapp.results import Results
 from camapp.sources import SourceOptions, open_source

@@ -9,7 +9,7 @@ from typing import Any
 
 from camapp.config import Config, ModelConfig, load_config
 from camapp.errors import UsageError
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 from camapp.models.resolve import resolve_model
 from camapp.models.sidecar import apply_sidecar, check_input_size
 
@@ -31,11 +31,20 @@ MODEL_ARGS = {
 }
 
 
+def task_name(value: str) -> str:
+    """--task: checked against the task registry when given (importing it for every --help would be slow)."""
+    from camapp.inference.tasks import TASKS
+
+    if value != "auto" and value not in TASKS:
+        raise argparse.ArgumentTypeError(f"invalid task '{value}' (choose from auto, {', '.join(sorted(TASKS))})")
+    return value
+
+
 def add_model_args(p: argparse.ArgumentParser, detect: bool = True, classify: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", help="a .tflite file or a model id (camapp models list)")
     g.add_argument("--labels", "-l", help="labels file (default: the model's metadata or manifest entry)")
-    g.add_argument("--task", choices=["auto", "classify", "detect"], help="override the task read from the model")
+    g.add_argument("--task", type=task_name, metavar="TASK", help="override the task read from the model: auto, classify or detect")
     g.add_argument("--threads", type=int, help="interpreter threads (default 2)")
     if classify:
         g.add_argument("--top-k", type=int, dest="top_k", help="classes per frame for classifiers (default 5)")
@@ -69,9 +78,9 @@ def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
     """Resolve --model / --backbone to a file and build the options for loading it."""
     name = cfg.name
     if not name and cfg.backbone:
-        from camapp.models.zoo import select_model  # the model-zoo selection, by backbone / alpha / resolution
+        from camapp.models.zoo import DEFAULT_TASK, select_model  # the model-zoo selection, by backbone / alpha / resolution
 
-        name = select_model(cfg.backbone, task or (cfg.task if cfg.task != "auto" else "classify"), cfg.alpha, cfg.resolution)
+        name = select_model(cfg.backbone, task or (cfg.task if cfg.task != "auto" else DEFAULT_TASK), cfg.alpha, cfg.resolution)
     if not name:
         raise UsageError("no model given", "use --model FILE.tflite or a model id (camapp models list), or --backbone v1|v2|v3")
     resolved = resolve_model(name, cfg.labels, cfg.cache_dir, cfg.mirror)

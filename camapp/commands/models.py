@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from camapp.commands.common import add_common_args, build_config
+from camapp.commands.common import add_common_args, build_config, task_name
 from camapp.errors import EXIT_OK, EXIT_USAGE, ModelError, UsageError
 from camapp.models import download, mirror, zoo
 from camapp.models.checksums import file_digests, verify_file
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     actions = p.add_subparsers(dest="models_action", metavar="ACTION", parser_class=type(p))
     actions.required = True
     lp = _action(actions, "list", "the manifest's models: task, backbone, alpha, resolution, size, accuracy, cached", list_models)
-    lp.add_argument("--task", choices=["classify", "detect"], help="only this task")
+    lp.add_argument("--task", type=task_name, metavar="TASK", help="only this task (classify, detect)")
     lp.add_argument("--backbone", choices=["v1", "v2", "v3", "v3-small", "v3-large", "other"], help="only this backbone")
     lp.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     ip = _action(actions, "info", "inputs, outputs, quantisation and labels, read from the model file", model_info)
@@ -147,7 +147,7 @@ def _show_file(
     shown_path: str | None = None,
 ) -> None:
     """Load the model at `path` and print what it is; `location` says where it was found."""
-    from camapp.inference.tasks import Model, ModelOptions
+    from camapp.inference.model import Model, ModelOptions
     from camapp.models.sidecar import apply_sidecar
 
     options = ModelOptions(str(path), labels=labels)

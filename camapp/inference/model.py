@@ -1,93 +1,34 @@
-"""What a .tflite file is: its input, its outputs, and therefore its task. Read from the file itself."""
+"""A loaded model that turns frames into Results, whatever its task: one interpreter for the run.
+
+What the model's outputs mean is its task's business (camapp.inference.tasks): this module reads
+the file, finds the task, loads labels, and runs preprocess -> invoke -> the task's decoder.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-from dataclasses import dataclass
-from typing import Any, Literal
+import logging
+import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from camapp.errors import ModelError
-from camapp.inference.flatbuffer import check_tflite
-from camapp.results import Task
+from camapp.errors import InferenceError, ModelError
+from camapp.frames import Frame, Image
+from camapp.inference import runtime
+from camapp.inference.labels import Labels, labels_from_metadata, read_labels_file
+from camapp.inference.options import ModelOptions
+from camapp.inference.preprocess import InputSpec, Preprocessor, Transform
+from camapp.inference.tasks import TASKS, get_task, task_for_outputs
+from camapp.inference.tensors import ModelInfo, TensorInfo, read_model_file
+from camapp.results import Results
 
-TFLITE_IDENTIFIER = b"TFL3"
+__all__ = ["Model", "ModelOptions", "inspect_model", "read_model_file"]
 
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    index: int
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-    scale: float  # 0.0 when the tensor is not quantised
-    zero_point: int
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0
-
-    @classmethod
-    def from_details(cls, d: dict[str, Any]) -> TensorInfo:
-        scale, zero_point = d.get("quantization", (0.0, 0))
-        return cls(d["name"], int(d["index"]), tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero_point))
-
-    def describe(self) -> str:
-        q = f" q=({self.scale:.6g}, {self.zero_point})" if self.quantized else ""
-        return f"{self.name} {list(self.shape)} {self.dtype.name}{q}"
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SsdOutputs:
-    """Output tensor indices of an SSD with TFLite_Detection_PostProcess, found by name or shape."""
-
-    boxes: int
-    classes: int
-    scores: int
-    count: int
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    path: str
-    input: TensorInfo
-    outputs: tuple[TensorInfo, ...]
-    task: Task
-
-    @property
-    def input_height(self) -> int:
-        return self.input.shape[1]
-
-    @property
-    def input_width(self) -> int:
-        return self.input.shape[2]
-
-
-def read_model_file(path: str) -> bytes:
-    if not os.path.exists(path):
-        raise ModelError(f"model file '{path}' does not exist", "check the --model path, or give a model id from 'camapp models list'")
-    if os.path.isdir(path):
-        raise ModelError(f"model '{path}' is a folder", "give the .tflite file inside it")
-    try:
-        with open(path, "rb") as f:
-            content = f.read()
-    except OSError as exc:
-        raise ModelError(f"cannot read model file '{path}': {exc.strerror}", "check its permissions") from exc
-    # A flatbuffer carries its file identifier at bytes 4..8; anything else (an HTML error page,
-    # a truncated download, a .zip) would otherwise crash deep inside the runtime.
-    if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"'{path}' is not a TFLite model (no TFL3 header)", "download the .tflite file again")
-    # tflite_runtime does not verify the flatbuffer and segfaults on a truncated file, so check
-    # here that everything the model refers to lies inside the file (see flatbuffer.py).
-    problem = check_tflite(content)
-    if problem is not None:
-        raise ModelError(f"'{path}' is not a valid TFLite model (damaged or truncated: {problem})", "download the .tflite file again")
-    return content
-
-
-def inspect_model(path: str, interpreter: Any, task: Literal["auto", "classify", "detect"] = "auto") -> ModelInfo:
+def inspect_model(path: str, interpreter: Any, task: str = "auto") -> ModelInfo:
     inputs = [TensorInfo.from_details(d) for d in interpreter.get_input_details()]
     outputs = tuple(TensorInfo.from_details(d) for d in interpreter.get_output_details())
     if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[3] != 3:
@@ -95,66 +36,105 @@ def inspect_model(path: str, interpreter: Any, task: Literal["auto", "classify",
         raise ModelError(f"'{path}' does not take one image (inputs: {shapes})", "camapp needs a model with one [1, H, W, 3] input")
     if inputs[0].dtype not in (np.uint8, np.int8, np.float32):
         raise ModelError(f"'{path}' has a {inputs[0].dtype.name} input", "camapp feeds uint8, int8 or float32 inputs")
-    found: Task | None = "detect" if find_ssd_outputs(outputs) else ("classify" if classifier_output(outputs) else None)
     if task == "auto":
+        found = task_for_outputs(outputs)
         if found is None:
             shapes = "; ".join(t.describe() for t in outputs)
+            known = sorted(TASKS.values(), key=lambda t: t.plural.lower())
             raise ModelError(
-                f"'{path}' is neither an image classifier nor an SSD detector (outputs: {shapes})",
-                "camapp runs classifiers with one [1, classes] output and SSD detectors with TFLite_Detection_PostProcess",
+                f"'{path}' is neither {' nor '.join(t.noun for t in known)} (outputs: {shapes})",
+                "camapp runs " + " and ".join(f"{t.plural} with {t.needs}" for t in known),
             )
-        task = found
-    elif task == "detect" and not find_ssd_outputs(outputs):
-        raise ModelError(f"'{path}' has no SSD detection outputs, so it cannot run with task 'detect'", "use --task classify or auto")
-    elif task == "classify" and classifier_output(outputs) is None:
-        raise ModelError(f"'{path}' has no [1, classes] output, so it cannot run with task 'classify'", "use --task detect or auto")
+        return ModelInfo(path, inputs[0], outputs, found.name)
+    wanted = get_task(task)
+    if not wanted.matches(outputs):
+        others = " or ".join(f"--task {name}" for name in TASKS if name != task)
+        raise ModelError(f"'{path}' lacks {wanted.needs}, so it cannot run with task '{task}'", f"use {others} or auto")
     return ModelInfo(path, inputs[0], outputs, task)
 
 
-def classifier_output(outputs: tuple[TensorInfo, ...]) -> TensorInfo | None:
-    if len(outputs) != 1:
-        return None
-    shape = outputs[0].shape
-    # [1, C] or the [1, 1, 1, C] some slim exports keep.
-    if len(shape) >= 2 and shape[0] == 1 and all(s == 1 for s in shape[1:-1]) and shape[-1] > 1:
-        return outputs[0]
-    return None
+class Model:
+    """Load once, then run(frame) per frame. Not thread-safe: one inference worker owns it."""
 
+    def __init__(self, options: ModelOptions) -> None:
+        self.options = options
+        content = read_model_file(options.path)
+        self.interpreter = runtime.load_interpreter(content, options.path, options.threads)
+        self.info: ModelInfo = inspect_model(options.path, self.interpreter, options.task)
+        self.task = self.info.task
+        self.task_plugin = get_task(self.task)
+        self.labels = self._load_labels(content)
+        inp = self.info.input
+        self.preprocessor = Preprocessor(
+            InputSpec(
+                self.info.input_width, self.info.input_height, inp.dtype, inp.scale, inp.zero_point,
+                options.mean, options.std, options.resize, options.interpolation,
+            )
+        )
+        # Holding only the accessor (not the array) lets invoke() run: LiteRT refuses to invoke
+        # while a numpy view of its internal buffers is alive.
+        self._input_tensor = self.interpreter.tensor(inp.index)
+        self._side_preprocessor: Preprocessor | None = None  # prepare()'s own, created on first use
+        self.decoder = self.task_plugin.decoder(self.info, self.labels, options)
 
-_NAME_HINTS = {
-    "boxes": re.compile(r"box|location", re.I),
-    "classes": re.compile(r"class|categor", re.I),
-    "scores": re.compile(r"score", re.I),
-    "count": re.compile(r"num|count", re.I),
-}
+    @property
+    def runtime_name(self) -> str:
+        return runtime.interpreter_class()[0]
 
+    def _load_labels(self, content: bytes) -> Labels:
+        if self.options.labels:
+            labels = read_labels_file(self.options.labels)
+        else:
+            labels = labels_from_metadata(content, self.options.path) or Labels({}, 0, "")
+            if not labels.names:
+                log.warning("%s has no embedded labels and no --labels was given: classes are shown as numbers", self.options.path)
+                return labels
+        return self.task_plugin.fit_labels(labels, self.info)
 
-def find_ssd_outputs(outputs: tuple[TensorInfo, ...]) -> SsdOutputs | None:
-    """Map the four post-processed SSD outputs by shape first, then by name.
+    def set_input(self, image: Image) -> Transform:
+        return self.preprocessor.into(image, self._input_tensor())
 
-    TF1 exports name them TFLite_Detection_PostProcess, :1, :2, :3 (boxes, classes, scores,
-    count); TF2 exports use StatefulPartitionedCall:N in a different order; models with metadata
-    call them location / category / score / number of detections. Shapes settle boxes and count;
-    classes and scores have the same [1, N] shape and are told apart by name when possible, else
-    at the first inference by their values (see SsdDecoder).
-    """
-    if len(outputs) != 4:
-        return None
-    boxes = [t for t in outputs if len(t.shape) == 3 and t.shape[-1] == 4]
-    count = [t for t in outputs if t.shape in ((1,), ())]
-    pair = [t for t in outputs if len(t.shape) == 2]
-    if len(boxes) != 1 or len(count) != 1 or len(pair) != 2:
-        return None
-    a, b = pair
-    named_swapped = _NAME_HINTS["scores"].search(a.name) or _NAME_HINTS["classes"].search(b.name)
-    if named_swapped or (a.name.endswith("PostProcess:2") and b.name.endswith("PostProcess:1")):
-        a, b = b, a
-    return SsdOutputs(boxes=boxes[0].index, classes=a.index, scores=b.index, count=count[0].index)
+    def invoke(self) -> None:
+        try:
+            self.interpreter.invoke()
+        except (RuntimeError, ValueError) as exc:
+            raise InferenceError(f"inference failed: {exc}") from exc
 
+    def decode(self, frame: Frame, transform: Transform, inference_ms: float) -> Results:
+        return self.decoder.decode(self.interpreter, frame, transform, inference_ms)
 
-def names_settle_ssd_order(outputs: tuple[TensorInfo, ...]) -> bool:
-    """True when tensor names (not just a guess) say which [1, N] output holds classes."""
-    names = [t.name for t in outputs if len(t.shape) == 2]
-    if any(n.endswith(("PostProcess:1", "PostProcess:2")) for n in names):
-        return True
-    return any(_NAME_HINTS["scores"].search(n) or _NAME_HINTS["classes"].search(n) for n in names)
+    # -- the split used by the pipeline: prepare() on the capture thread, infer() on the worker --
+    def new_input(self) -> NDArray[Any]:
+        """A buffer shaped like the input tensor, to prepare a frame into outside the interpreter."""
+        return np.empty(self.info.input.shape, self.info.input.dtype)
+
+    def prepare(self, frame: Frame, buffer: NDArray[Any]) -> Transform:
+        """Preprocess `frame` into `buffer` (from new_input()), as run() would into the input tensor.
+
+        Meant for another thread than the one calling infer() / run(), so it has its own
+        Preprocessor: the scratch buffers of the two never meet.
+        """
+        if self._side_preprocessor is None:
+            self._side_preprocessor = Preprocessor(self.preprocessor.spec)
+        return self._side_preprocessor.into(frame.inference_image, buffer)
+
+    def infer(self, frame: Frame, buffer: NDArray[Any], transform: Transform) -> Results:
+        """Run the model on a buffer prepare() filled; the same Results as run(frame) gives.
+
+        inference_ms here is the interpreter alone (copy in + invoke): the preprocessing was
+        done, and timed, elsewhere.
+        """
+        t0 = time.perf_counter()
+        self.interpreter.set_tensor(self.info.input.index, buffer)
+        self.invoke()
+        inference_ms = (time.perf_counter() - t0) * 1000
+        return self.decode(frame, transform, inference_ms)
+
+    def run(self, frame: Frame) -> Results:
+        """Preprocess, invoke and decode one frame; uses the frame's lores image when it has one."""
+        t0 = time.perf_counter()
+        transform = self.set_input(frame.inference_image)
+        self.invoke()
+        inference_ms = (time.perf_counter() - t0) * 1000
+        return self.decode(frame, transform, inference_ms)
+

@@ -20,7 +20,6 @@ from camapp.errors import ConfigError, ModelError
 
 log = logging.getLogger("camapp")
 
-TASKS = ("classify", "detect")
 BACKBONES = ("v1", "v2", "v3-small", "v3-large", "other")
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".zip")
 _HEX_DIGITS = {"sha256": 64, "git_blob": 40}
@@ -88,8 +87,10 @@ class ModelEntry:
         return entry
 
     def problem(self) -> str | None:
+        from camapp.inference.tasks import TASKS  # here: loading the manifest stays light
+
         if self.task not in TASKS:
-            return f"task '{self.task}' is not one of {', '.join(TASKS)}"
+            return f"task '{self.task}' is not one of {', '.join(sorted(TASKS))}"
         if self.backbone not in BACKBONES:
             return f"backbone '{self.backbone}' is not one of {', '.join(BACKBONES)}"
         for name, digits in _HEX_DIGITS.items():

@@ -18,22 +18,28 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from camapp.errors import ConfigError, ModelError
-from camapp.inference.tasks import ModelOptions
+from camapp.inference.options import ModelOptions
+from camapp.inference.tasks import check_task_name
 
 
 class Sidecar(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     labels: str | None = Field(None, description="labels file, relative to the sidecar")
-    task: Literal["auto", "classify", "detect"] | None = None
+    task: str | None = None  # "auto" or a name in the task registry
     input_size: int | tuple[int, int] | None = Field(None, description="[width, height] the model takes")
     mean: float | None = None
     std: float | None = Field(None, gt=0)
     resize: Literal["stretch", "letterbox", "crop"] | None = None
     interpolation: Literal["linear", "area", "nearest"] | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _task_is_registered(cls, value: str | None) -> str | None:
+        return None if value is None else check_task_name(value)
 
 
 def sidecar_path(model_path: str) -> Path:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from camapp.models.mirror import MirrorFile
 
 FAMILIES = {"v3": ("v3-small", "v3-large")}
+DEFAULT_TASK = "classify"  # --backbone without --task picks a classifier: every backbone has one
 
 
 def family(backbone: str) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ from camapp.metrics import Metric, counter, gauge
 from camapp.outputs.mqtt_source import SourceAvailability
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.overlay import annotate
-from camapp.results import Results
+from camapp.results import Results, SummaryKind
 from camapp.stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class MqttSink:
         self._closing = False
         self._lock = threading.Lock()
         self._labels: set[str] = set(cfg.labels)
-        self._task: str | None = None
+        self._summary: SummaryKind | None = None  # how the running model's results are summarised
         self._was_failing = False
         # Before the client: paho's on_connect uses it as soon as loop_start() runs.
         self.source = SourceAvailability(stats, self.status_topic, f"{self.base}/source", self._publish_retained, self.connected)
@@ -162,7 +162,7 @@ class MqttSink:
             labels = sorted(self._labels)
         msgs: list[Message] = []
         state = self.events.state()  # this runs on paho's thread, while the pipeline updates it
-        if self._task != "classify":
+        if self._summary != "top_class":
             for label in labels:
                 msgs += self._discovery(label)
                 msgs.append(Message(f"{self.base}/{label_topic(label)}", str(state.counts.get(label, 0)), True))
@@ -177,7 +177,7 @@ class MqttSink:
     def model_changed(self, name: str) -> None:
         """After a SIGHUP reload: the HA device names the new model, and discovery follows its task."""
         self.model = name
-        self._task = None  # set again from the next results: a classifier may have replaced a detector
+        self._summary = None  # set again from the next results: a classifier may have replaced a detector
         for msg in self._state_messages():
             self.worker.submit(msg)
 
@@ -186,9 +186,9 @@ class MqttSink:
         events = self.events.events_for(results, fresh, time.time())
         if not events:
             return
-        if results is not None and self._task is None:
-            self._task = results.task
-            for msg in self._classifier_discovery() if results.task == "classify" else []:
+        if results is not None and self._summary is None:
+            self._summary = results.summary
+            for msg in self._classifier_discovery() if results.summary == "top_class" else []:
                 self.worker.submit(msg)
         for event in events:
             self._queue_event(event)
@@ -269,7 +269,7 @@ class MqttSink:
         msgs = [self._config("sensor", "last_event", last)]
         if self.cfg.snapshot:
             msgs.append(self._config("camera", "snapshot", {"name": "snapshot", "topic": f"{self.base}/snapshot"}))
-        if self._task == "classify":
+        if self._summary == "top_class":
             msgs += self._classifier_discovery()
         return msgs
 

@@ -9,7 +9,7 @@ import pytest
 from camapp.bench import models, pipeline
 from camapp.bench.models import ModelsBenchOptions, bench_models
 from camapp.bench.pipeline import PipelineBenchOptions, bench_pipeline, steps
-from camapp.inference.tasks import ModelOptions
+from camapp.inference.options import ModelOptions
 
 
 class Recorder:

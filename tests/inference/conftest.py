@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from camapp.frames import Frame
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 
 DETECTOR = "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"
 DETECTOR_LABELMAP = "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_labelmap.txt"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camapp.inference.classify import dequantize, looks_like_probability, output_is_probability, softmax, top_k
 from camapp.inference.labels import Labels
-from camapp.inference.model import TensorInfo
+from camapp.inference.tasks.classify import dequantize, looks_like_probability, output_is_probability, softmax, top_k
+from camapp.inference.tensors import TensorInfo
 
 
 def out(dtype: type, scale: float, zero_point: int) -> TensorInfo:

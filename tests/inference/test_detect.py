@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from camapp.frames import Frame
-from camapp.inference.detect import SsdDecoder
 from camapp.inference.labels import Labels
-from camapp.inference.model import SsdOutputs, TensorInfo, find_ssd_outputs, names_settle_ssd_order
+from camapp.inference.model import Model, ModelOptions
 from camapp.inference.preprocess import IDENTITY, Transform
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.tasks.detect import SsdDecoder, SsdOutputs, find_ssd_outputs, names_settle_ssd_order
+from camapp.inference.tensors import TensorInfo
 from camapp.results import Box
 
 from . import tflite_builder as tb
@@ -63,7 +63,7 @@ def decode(outputs: tuple[TensorInfo, ...], tensors: dict[int, Any], threshold: 
            transform: Transform = IDENTITY) -> list[Any]:
     ssd = find_ssd_outputs(outputs)
     assert ssd is not None
-    return SsdDecoder(ssd, LABELS, names_settle_ssd_order(outputs)).decode(tensors, transform, threshold, max_results)
+    return SsdDecoder(ssd, LABELS, names_settle_ssd_order(outputs)).detections(tensors, transform, threshold, max_results)
 
 
 def test_tf1_outputs_by_name() -> None:
@@ -93,11 +93,11 @@ def test_tf2_order_is_settled_by_the_values() -> None:
     ssd = find_ssd_outputs(TF2)
     assert ssd is not None and (ssd.boxes, ssd.count) == (21, 22)
     decoder = SsdDecoder(ssd, LABELS, order_known=False)
-    found = decoder.decode(tensors_tf2(), IDENTITY, 0.5, 100)
+    found = decoder.detections(tensors_tf2(), IDENTITY, 0.5, 100)
     assert [(d.class_id, d.label, d.score) for d in found] == [(16, "cat", 0.90625), (2, "car", 0.703125)]
     # Settled once: the decoder now reads classes and scores from the right tensors.
     assert (decoder.outputs.classes, decoder.outputs.scores) == (23, 20)
-    assert decoder.decode(tensors_tf2(), IDENTITY, 0.5, 100) == found
+    assert decoder.detections(tensors_tf2(), IDENTITY, 0.5, 100) == found
 
 
 def test_a_guess_the_first_frame_cannot_settle_is_kept_until_one_can() -> None:
@@ -105,8 +105,8 @@ def test_a_guess_the_first_frame_cannot_settle_is_kept_until_one_can() -> None:
     assert ssd is not None
     decoder = SsdDecoder(ssd, LABELS, order_known=False)
     nothing = {20: np.zeros((1, 4), np.float32), 21: BOXES, 22: np.zeros(1, np.float32), 23: np.zeros((1, 4), np.float32)}
-    assert decoder.decode(nothing, IDENTITY, 0.5, 100) == []
-    assert [d.label for d in decoder.decode(tensors_tf2(), IDENTITY, 0.5, 100)] == ["cat", "car"]
+    assert decoder.detections(nothing, IDENTITY, 0.5, 100) == []
+    assert [d.label for d in decoder.detections(tensors_tf2(), IDENTITY, 0.5, 100)] == ["cat", "car"]
 
 
 def test_threshold() -> None:
@@ -150,7 +150,7 @@ def test_unknown_class_id_is_named_by_number_and_logged_once(caplog: pytest.LogC
     decoder = SsdDecoder(ssd, LABELS, True)
     with caplog.at_level(logging.WARNING, logger="camapp.inference.detect"):
         for _ in range(3):
-            found = decoder.decode(tensors, IDENTITY, 0.0, 100)
+            found = decoder.detections(tensors, IDENTITY, 0.0, 100)
     assert [d.label for d in found] == ["class 77", "car", "class 77"]
     assert sum("class id 77" in r.getMessage() for r in caplog.records) == 1
 

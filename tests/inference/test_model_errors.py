@@ -15,8 +15,7 @@ import pytest
 
 from camapp.errors import EXIT_USAGE, ModelError
 from camapp.inference.flatbuffer import check_tflite
-from camapp.inference.model import inspect_model, read_model_file
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions, inspect_model, read_model_file
 
 from . import tflite_builder as tb
 from .conftest import CLASSIFIERS, DETECTOR
@@ -99,7 +98,7 @@ def test_truncated_model(tmp_path: Path, models_dir: Path) -> None:
 _LOAD_ALL = """
 import json, sys
 from camapp.errors import ModelError
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 out = []
 for path in sys.argv[1:]:
     try:

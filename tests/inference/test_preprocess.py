@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from camapp.frames import Frame
+from camapp.inference.model import Model, ModelOptions
 from camapp.inference.preprocess import IDENTITY, InputSpec, Preprocessor, Transform, geometry, pixel_lut
-from camapp.inference.tasks import Model, ModelOptions
 
 from . import tflite_builder as tb
 

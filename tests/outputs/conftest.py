@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 from camapp.outputs.base import Sink
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.sources import SourceOptions, open_source

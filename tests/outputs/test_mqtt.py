@@ -21,7 +21,7 @@ import pytest
 
 from camapp.config import load_config
 from camapp.events import DebounceOptions, EventDetector, EventStream
-from camapp.inference.tasks import Model, ModelOptions
+from camapp.inference.model import Model, ModelOptions
 from camapp.outputs.mqtt import MqttSink, label_topic, slug
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.pipeline import PipelineOptions

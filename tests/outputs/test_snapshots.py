@@ -19,7 +19,7 @@ from camapp.config import SnapshotsConfig
 from camapp.errors import OutputError
 from camapp.events import DebounceOptions, EventDetector, EventStream
 from camapp.frames import Frame
-from camapp.inference.tasks import Model
+from camapp.inference.model import Model
 from camapp.outputs.snapshots import RetentionPolicy, SnapshotSink, StoredFile, plan_retention
 from camapp.results import Results
 from tests.outputs.conftest import wait_until

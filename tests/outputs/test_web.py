@@ -23,7 +23,7 @@ import pytest
 from camapp.cli import main
 from camapp.errors import EXIT_OUTPUT, OutputError
 from camapp.events import DebounceOptions, EventDetector, EventStream
-from camapp.inference.tasks import Model
+from camapp.inference.model import Model
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.pipeline import PipelineOptions
 from camapp.sources import SourceOptions
