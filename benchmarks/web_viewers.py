@@ -44,7 +44,7 @@ def viewers_main(port: int, count: int) -> None:
     parts = [0] * count
     for i in range(count):
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, i)
     stop = threading.Event()

@@ -12,6 +12,7 @@ here opens a camera, a model or a URL.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import types
@@ -162,6 +163,27 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+
+
+def _host_name(text: str) -> str:
+    """A Host name as the web server compares it: lower case, no trailing dot, IPv6 without brackets."""
+    name = text.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "*" or _HOST_NAME.fullmatch(name) or (":" in name and _is_ip(name)):
+        return name
+    raise ValueError(f"'{text}' is not a host name: write the name alone (camera.lan), without scheme, port or path")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _split_labels(data: Any) -> Any:
     # "person, car" from the environment or the command line means the list [person, car].
     if isinstance(data, dict) and isinstance(data.get("labels"), str):
@@ -179,6 +201,20 @@ class HttpConfig(Section):
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of the stream and /snapshot.jpg")
     stream_width: int | None = Field(None, ge=64, le=8192, description="scale stream frames down to this width (saves CPU and bandwidth)")
     max_clients: int = Field(32, ge=1, le=1024, description="most simultaneous stream viewers; more get 503")
+    max_connections: int = Field(64, ge=1, le=4096, description="most open HTTP connections (viewers included); more get 503 at once")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="without a token, Host names accepted besides IP addresses, localhost and this machine's names; '*' any",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "cam.lan, shelf" from the environment
+            value = [x for x in value.split(",") if x.strip()]
+        if isinstance(value, list):
+            value = [_host_name(x) if isinstance(x, str) else x for x in value]
+        return value
 
     @field_validator("listen", mode="before")
     @classmethod

@@ -265,6 +265,8 @@ class Pipeline:
 
     # -- output thread --------------------------------------------------------------------
     def _output(self) -> None:
+        stats = self.stats
+        stats.last_output_at = time.monotonic()  # ready: nothing is waiting for it yet
         try:
             while True:
                 item = self.outbox.get(timeout=0.5)
@@ -272,6 +274,9 @@ class Pipeline:
                     if self.outbox.ended:
                         return
                     continue
+                # The one store per frame behind /healthz's "outputs_stuck": a sink that blocks
+                # (a frozen disk, a full pipe) keeps this time from moving while frames come.
+                stats.last_output_at = time.monotonic()
                 self._deliver(*item)
         except BaseException as exc:  # re-raised by run(); the worker stops feeding a dead thread
             self._output_error = exc

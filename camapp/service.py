@@ -104,27 +104,43 @@ def _watchdog_interval(env: Mapping[str, str]) -> float | None:
 
 
 class WatchdogSink:
-    """Pings the watchdog from the inference worker, so pings stop whenever frames stop flowing.
+    """Pings the watchdog from the output thread, so pings stop whenever frames stop flowing.
 
     It sees every frame the worker finishes: a stalled camera, a hung interpreter or a deadlocked
     sink all stop the pings, and systemd restarts the service after WatchdogSec. Pings go out at
-    half the interval, as sd_watchdog_enabled(3) advises.
+    half the interval, as sd_watchdog_enabled(3) advises. They also stop while a background
+    output watched by `stats` (PipelineStats.watch) is stuck on one item.
     """
 
     wants_pixels = False
 
-    def __init__(self, notifier: Notifier, interval: float) -> None:
+    def __init__(self, notifier: Notifier, interval: float, stats: PipelineStats | None = None) -> None:
         self.notifier = notifier
         self.period = interval / 2
+        self.stats = stats
         self._last = 0.0
+        self._held = False  # pings are held back for a stuck background output
         self.pings = 0
 
     def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
         now = time.monotonic()
-        if now - self._last >= self.period:
-            self._last = now
-            if self.notifier.watchdog():
-                self.pings += 1
+        if now - self._last < self.period or self._stuck(now):
+            return
+        self._last = now
+        if self.notifier.watchdog():
+            self.pings += 1
+
+    def _stuck(self, now: float) -> bool:
+        # Snapshots are written on their own thread, so frames keep passing here while a frozen SD
+        # card holds that thread in a write no timeout reaches. camapp cannot get it back by itself;
+        # without pings systemd restarts the service after WatchdogSec, as for a hung camera.
+        stuck = self.stats.stuck_worker(now) if self.stats is not None else None
+        if stuck is not None and not self._held:
+            log.error("output %s has been busy with one item for %.0f s: holding back watchdog pings", *stuck)
+        elif stuck is None and self._held:
+            log.info("outputs are moving again: watchdog pings resume")
+        self._held = stuck is not None
+        return self._held
 
     def close(self) -> None:
         pass
@@ -275,7 +291,7 @@ class ServiceContext:
 
         out: list[Sink] = [GuardedSink(s, sink_name(s)) for s in sinks]
         if self.cfg.service.watchdog and self.notifier.watchdog_interval:
-            out.append(WatchdogSink(self.notifier, self.notifier.watchdog_interval))
+            out.append(WatchdogSink(self.notifier, self.notifier.watchdog_interval, self.stats))
         return out
 
     def _reload(self) -> str:

@@ -7,6 +7,20 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
+
+# A background output may hold one item this long before it counts as stuck: one item can be a
+# whole clip to encode, seconds on a Pi, so it gets far longer than a frame does (http.stall_seconds).
+WORKER_STUCK_S = 30.0
+
+
+class BusyOutput(Protocol):
+    """What stuck-output checks read of a background output (camapp.outputs.threaded.BackgroundWorker)."""
+
+    name: str
+
+    @property
+    def busy_since(self) -> float | None: ...
 
 
 class LatencyHistogram:
@@ -100,7 +114,8 @@ class Summary:
 
 
 class PipelineStats:
-    """Shared between the capture thread (writes frames_read / skipped) and the worker (the rest)."""
+    """Shared between the capture thread (writes frames_read / skipped), the worker (the rest) and
+    the output thread (last_output_at)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -114,6 +129,11 @@ class PipelineStats:
         self.last_inference_ms = 0.0
         self.started = time.monotonic()
         self.last_frame_at: float | None = None
+        self.last_processed_at: float | None = None  # time.monotonic() of the last frame through inference
+        # time.monotonic() when the output thread last took a frame to hand to the sinks: one float
+        # store per frame, no lock (a reader sees the old or the new value). None until it starts.
+        self.last_output_at: float | None = None
+        self._watched: list[tuple[BusyOutput, float]] = []
         # Written by sources.reconnect.ReconnectingSource; read by status pages, MQTT and the log.
         self.source_state: str = "ok"  # "ok" | "reconnecting"
         self.reconnects = 0  # times a lost live source was opened again and delivered frames
@@ -141,12 +161,39 @@ class PipelineStats:
 
     def frame_processed(self, inference_ms: float, latency_ms: float) -> None:
         """A frame went through inference; latency_ms runs from its capture to its results."""
+        now = time.monotonic()
         with self._lock:
             self.processed += 1
             self.latency.add(latency_ms)
             self.inference.add(inference_ms)
-            self.inference_rate.tick()
+            self.inference_rate.tick(now)
             self.last_inference_ms = inference_ms
+            self.last_processed_at = now
+
+    def watch(self, output: BusyOutput, stuck_after: float = WORKER_STUCK_S) -> None:
+        """Have /healthz and the watchdog report `output` once it holds one item for `stuck_after` s."""
+        self._watched.append((output, stuck_after))
+
+    def outputs_waiting(self, now: float) -> float:
+        """Seconds since the output thread took a frame while inference has produced newer ones: how
+        long the outputs have been stuck on one frame, 0 while they keep up.
+
+        The output thread takes each frame within microseconds of its results (it waits on the
+        queue), so a frame processed after the last take is one the outputs are not taking. In
+        live mode the worker goes on processing; in file mode it then blocks, and capture too."""
+        took, processed = self.last_output_at, self.last_processed_at
+        if took is None or processed is None or processed <= took:
+            return 0.0
+        return now - took
+
+    def stuck_worker(self, now: float) -> tuple[str, float] | None:
+        """(name, seconds) of the watched background output busy longest beyond its limit, or None."""
+        worst: tuple[str, float] | None = None
+        for output, limit in self._watched:
+            since = output.busy_since
+            if since is not None and now - since > limit and (worst is None or now - since > worst[1]):
+                worst = (output.name, now - since)
+        return worst
 
     def capture_fps(self) -> float:
         with self._lock:

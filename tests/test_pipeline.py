@@ -287,3 +287,52 @@ def test_swapping_the_model_mid_run_never_mixes_frames_and_models(frames, detect
     assert tasks[:11] == ["detect"] * 11 and tasks[-1] == "classify"
     switch = tasks.index("classify")
     assert tasks[switch:] == ["classify"] * (40 - switch)  # once swapped, never back
+
+
+# -- output progress (what /healthz reads) ------------------------------------------------
+@pytest.mark.parametrize("live", [True, False])
+def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not(frames, live):
+    go, blocked = threading.Event(), threading.Event()
+
+    class FrozenDiskSink(CollectingSink):
+        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
+            super().write(frame, annotated, results, fresh)
+            if len(self.calls) == 10:  # live mode skips frames: the 10th this sink sees
+                blocked.set()
+                assert go.wait(30)
+
+    stop = threading.Event()
+    pipeline = Pipeline(FakeSource(frames, 10**9, live=live), RecordingModel(), [FrozenDiskSink()], PipelineOptions(), stop)
+    thread = threading.Thread(target=pipeline.run, daemon=True)
+    thread.start()
+    try:
+        assert blocked.wait(10)
+        took = pipeline.stats.last_output_at
+        time.sleep(0.3)
+        assert pipeline.stats.last_output_at == took, "one store per frame: it stays put while the frame is stuck"
+        assert pipeline.stats.outputs_waiting(time.monotonic()) > 0.25  # the worker has newer frames for it
+        processed = pipeline.stats.processed
+        time.sleep(0.1)
+        assert (pipeline.stats.processed > processed) is live  # file mode waits for the outputs
+        go.set()
+        time.sleep(0.2)
+        assert pipeline.stats.outputs_waiting(time.monotonic()) < 0.1
+    finally:
+        go.set()
+        stop.set()
+        thread.join(10)
+
+    held = threading.Event()
+    source = FakeSource(frames, 10**9, live=True)
+    source.hold_second_frame = held  # a camera that delivers one frame, then hangs
+    stop = threading.Event()
+    pipeline = Pipeline(source, RecordingModel(), [CollectingSink()], PipelineOptions(), stop)
+    thread = threading.Thread(target=pipeline.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert pipeline.stats.processed == 1 and pipeline.stats.outputs_waiting(time.monotonic()) == 0.0  # "stalled", not "stuck"
+    finally:
+        held.set()
+        stop.set()
+        thread.join(10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,9 @@ import cv2
 import pytest
 
 from camapp.logs import setup_logging
+from camapp.outputs.threaded import BackgroundWorker
 from camapp.service import Notifier, WatchdogSink
+from camapp.stats import PipelineStats
 from tests.service_process import CamappProcess, NotifySocket, json_lines, wait_until
 from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames
 
@@ -89,6 +92,53 @@ def test_the_watchdog_sink_pings_at_half_the_interval_as_frames_pass(notify: Not
     sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]
     wait_until(lambda: notify.count("WATCHDOG=1") == 2, what="two pings")
     assert sink.pings == 2
+
+
+def test_the_watchdog_sink_holds_back_pings_while_a_background_output_is_stuck(
+    notify: NotifySocket, bottle_frame: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Frames still pass through the output thread while the snapshot thread is stuck in a write to
+    # a frozen SD card: only the stuck check keeps systemd's watchdog from being fed.
+    release = threading.Event()
+
+    def save(_item: int) -> None:
+        release.wait(30)
+
+    worker: BackgroundWorker[int] = BackgroundWorker("snapshots", save)
+    stats = PipelineStats()
+    stats.watch(worker, stuck_after=0.3)
+    sink = WatchdogSink(Notifier({"NOTIFY_SOCKET": notify.address}), interval=0.1, stats=stats)
+
+    def frames_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]
+            time.sleep(0.01)
+
+    try:
+        frames_for(0.2)
+        assert sink.pings >= 2, "an idle worker is fine"
+        with caplog.at_level(logging.INFO, logger="camapp.service"):
+            worker.submit(1)
+            frames_for(0.25)  # busy, but not for long yet
+            busy = sink.pings
+            assert busy >= 2
+            frames_for(0.6)
+            stuck_at = sink.pings
+            assert stuck_at <= busy + 1  # the last ping went out before 0.3 s
+            frames_for(0.5)
+            assert sink.pings == stuck_at, "no ping while the worker is stuck"
+            release.set()
+            assert worker.join(5)
+            frames_for(0.2)
+        assert sink.pings > stuck_at
+        wait_until(lambda: notify.count("WATCHDOG=1") == sink.pings, what="every ping counted")
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("output snapshots has been busy with one item for ") for m in messages)
+        assert "outputs are moving again: watchdog pings resume" in messages
+    finally:
+        release.set()
+        worker.close()
 
 
 @pytest.fixture

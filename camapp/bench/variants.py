@@ -191,7 +191,7 @@ class MjpegClient:
 
     def __init__(self, host: str, port: int) -> None:
         self.sock = socket.create_connection((host, port), timeout=5)
-        self.sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+        self.sock.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())  # an address: passes the Host check
         self.received = 0
         self._thread = threading.Thread(target=self._read, name="bench-mjpeg-client", daemon=True)
         self._thread.start()

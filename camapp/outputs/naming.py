@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 import os
+import stat
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,12 @@ def numbered(path: str, n: int) -> str:
 def create_new_file(path: str) -> tuple[int, str]:
     """Create the first free name of `path`'s series; returns the open fd (write-only) and the name.
 
-    OSError other than "exists" (no such folder, permission denied, disk full) goes to the caller.
+    A path that exists and is not a regular file (a FIFO a script reads, /dev/stdout, /dev/null)
+    is opened as it is: there is nothing there to overwrite. OSError other than "exists" (no such
+    folder, permission denied, disk full) goes to the caller.
     """
+    if _is_special(path):
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC), path
     for n in itertools.count(1):
         candidate = numbered(path, n)
         try:
@@ -39,6 +44,13 @@ def create_new_file(path: str) -> tuple[int, str]:
             log.info("%s exists: saving to %s instead (camapp never overwrites an earlier run's files)", path, candidate)
         return fd, candidate
     raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def _is_special(path: str) -> bool:
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)  # follows links: /dev/stdout -> a pipe or tty
+    except OSError:
+        return False  # absent (the usual case) or unreadable: the O_EXCL path says what is wrong
 
 
 def claim_new_file(path: str) -> str:

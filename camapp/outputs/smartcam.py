@@ -105,6 +105,9 @@ def _build(cfg: Config, source: Source, stats: PipelineStats, stream: EventStrea
 
         snaps = SnapshotSink(cfg.snapshots, stream, cfg.output.overlay)
         registry.add(snaps.metrics)
+        # /healthz and the watchdog report it stuck once one file takes too long (a frozen SD card).
+        # MQTT's worker is not watched: it waits for the broker on purpose, shown as disconnected.
+        stats.watch(snaps.worker)
         sinks.append(snaps)
     if cfg.http.listen:
         from camapp.outputs.web import CameraInfo, WebOptions, WebSink

@@ -46,6 +46,9 @@ class BackgroundWorker(Generic[T]):
         self._dropping = False
         self._failing = False
         self._closed = False
+        # time.monotonic() when the handler took the current item, None while idle: read by
+        # /healthz and the watchdog (PipelineStats.watch) to tell a frozen disk from a slow one.
+        self.busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"camapp-{name}", daemon=True)
         self._thread.start()
 
@@ -80,8 +83,10 @@ class BackgroundWorker(Generic[T]):
             try:
                 if item is _STOP:
                     return
+                self.busy_since = time.monotonic()
                 self._handle(item)  # type: ignore[arg-type]
             finally:
+                self.busy_since = None
                 self._q.task_done()
             self._note_caught_up()
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def test_new_names_are_claimed_atomically_and_numbered_before_the_extension(tmp_
         os.close(fd)
         names.append(os.path.basename(name))
     assert names == ["clip.mp4", "clip-2.mp4", "clip-3.mp4"]
+
+
+def test_a_fifo_or_a_device_is_written_as_it_is_not_numbered(tmp_path: Path) -> None:
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    writer = JsonLinesWriter(str(fifo))
+    writer.write({"frame": 0})
+    writer.close()
+    reader.join(5)
+    assert got == [b'{"frame":0}\n'] and sorted(p.name for p in tmp_path.iterdir()) == ["results.fifo"]
+    fd, name = create_new_file("/dev/null")
+    os.close(fd)
+    assert name == "/dev/null"
 
 
 def test_saved_images_with_a_name_already_in_the_folder_get_a_number(tmp_path: Path, videos_dir: Path) -> None:

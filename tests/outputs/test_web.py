@@ -156,7 +156,7 @@ def test_a_viewer_that_stops_reading_never_holds_up_the_pipeline(detector: Model
     stuck = socket.socket()
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.connect(("127.0.0.1", web.server.port))
-    stuck.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: camapp\r\n\r\n")  # ...and never reads a byte
+    stuck.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # ...and never reads a byte
     wait_until(lambda: web.broadcaster.viewers == 1, 10, "the stuck viewer to be registered")
     fast: list[bytes] = []
     options = PipelineOptions(mode="file", max_frames=300)
@@ -280,7 +280,7 @@ def test_raw_request_targets_outside_the_routes_are_404_too() -> None:
     try:
         for target in ["../../etc/passwd", "etc/passwd", "/..\\..\\etc\\passwd"]:
             with socket.create_connection(("127.0.0.1", web.server.port), timeout=5) as s:
-                s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
                 reply = b""
                 while chunk := s.recv(65536):
                     reply += chunk

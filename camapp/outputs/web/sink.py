@@ -18,7 +18,7 @@ from camapp.events import EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, Registry, counter, gauge, per_label, pipeline_metrics
 from camapp.outputs.web.broadcast import FrameBroadcaster
-from camapp.outputs.web.server import WebApp, WebServer
+from camapp.outputs.web.server import IDLE_TIMEOUT_S, REQUEST_TIMEOUT_S, HostCheck, Limits, WebApp, WebServer
 from camapp.overlay import Hud, annotate
 from camapp.results import Results
 from camapp.stats import PipelineStats
@@ -39,6 +39,10 @@ class WebOptions:
     overlay: bool = True
     hud: bool = True
     top_k: int = 3
+    max_connections: int = 64
+    allowed_hosts: tuple[str, ...] = ()
+    request_timeout_s: float = REQUEST_TIMEOUT_S  # not config keys: tests shorten them
+    idle_timeout_s: float = IDLE_TIMEOUT_S
 
     @classmethod
     def from_config(cls, cfg: Config) -> WebOptions:
@@ -46,7 +50,7 @@ class WebOptions:
         assert h.listen is not None
         host, port = parse_listen(h.listen)
         return cls(host, port, h.token, h.stall_seconds, h.stream_fps, h.jpeg_quality, h.stream_width, h.max_clients,
-                   cfg.output.overlay, cfg.output.hud, cfg.model.top_k)
+                   cfg.output.overlay, cfg.output.hud, cfg.model.top_k, h.max_connections, tuple(h.allowed_hosts))
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,10 @@ class WebSink:
         self.broadcaster = FrameBroadcaster(self._render, options.jpeg_quality, options.stream_fps)
         self.registry.add(lambda: pipeline_metrics(self.stats))
         self.registry.add(self._metrics)
-        app = WebApp(self.broadcaster, load_page(), self.status, self.health, self.registry.render, options.token, options.max_clients)
+        limits = Limits(options.max_connections, options.request_timeout_s, options.idle_timeout_s)
+        hosts = None if options.token else HostCheck(options.host, options.allowed_hosts)  # with a token, the token protects
+        app = WebApp(self.broadcaster, load_page(), self.status, self.health, self.registry.render, options.token,
+                     options.max_clients, limits, hosts)
         try:
             self.server = WebServer(app, options.host, options.port)
         except Exception:
@@ -122,17 +129,28 @@ class WebSink:
 
     # -- what the routes serve ------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Unhealthy while a lost source is being reopened, or when no frame came for stall_seconds."""
+        """Unhealthy while a lost source is being reopened, when no frame came for stall_seconds, or
+        when an output is stuck: the output thread has not taken a frame for stall_seconds although
+        inference has newer ones, or a background output (snapshots) has held one item too long.
+
+        Runs on an HTTP thread, so it still answers while the output thread (which also runs this
+        sink's write) is blocked."""
         now = time.monotonic()
         st = self.stats
+        stall = self.options.stall_seconds
         last = st.last_frame_at
         age = now - (last if last is not None else st.started)
+        waiting = st.outputs_waiting(now)
         body: dict[str, Any] = {"status": "ok", "last_frame_age_s": round(age, 3), "frames_read": st.frames_read}
         if st.source_state != "ok":
             lost = now - (st.source_lost_at or now)  # lost_at may lag the state by a moment: read without the lock
             body.update(status="reconnecting", reason=f"source lost {lost:.0f} s ago, reopening it ({st.reconnects} reconnects so far)")
-        elif age > self.options.stall_seconds:
-            body.update(status="stalled", reason=f"no frame for {age:.0f} s (http.stall_seconds is {self.options.stall_seconds:g})")
+        elif waiting > stall:  # before "stalled": in file mode a blocked output holds the source back too
+            body.update(status="outputs_stuck", reason=f"outputs have not taken a frame for {waiting:.0f} s (newer frames are waiting)")
+        elif age > stall:
+            body.update(status="stalled", reason=f"no frame for {age:.0f} s (http.stall_seconds is {stall:g})")
+        elif (stuck := st.stuck_worker(now)) is not None:
+            body.update(status="outputs_stuck", reason=f"output {stuck[0]} busy with one item for {stuck[1]:.0f} s")
         return body["status"] == "ok", body
 
     def model_changed(self, name: str) -> None:
@@ -150,6 +168,7 @@ class WebSink:
             "source_fps": self.info.source_fps,
             "healthy": ok,
             "health": health["status"],
+            "health_reason": health.get("reason"),
             "last_frame_age_s": health["last_frame_age_s"],
             "source_state": self.stats.source_state,
             "reconnects": self.stats.reconnects,
@@ -179,6 +198,8 @@ class WebSink:
             per_label("camapp_detections_total", "Objects of each label over all processed frames (classifiers: frames it was top).",
                       "counter", totals),
             gauge("camapp_http_viewers", "MJPEG stream viewers connected now.", self.broadcaster.viewers),
+            gauge("camapp_http_connections", "HTTP connections open now (viewers included).", self.server.connections.open),
+            self._rejected(),
             counter("camapp_http_frames_encoded_total", "JPEGs encoded for the web view (once for all viewers).", c.encoded),
             counter("camapp_http_frames_skipped_total", "Stream frames slow viewers skipped for a newer one.", c.client_skipped),
             counter("camapp_output_errors_total", "Items an output failed to deliver.", c.errors, output="web"),
@@ -191,6 +212,14 @@ class WebSink:
                 m.add(state.totals.get(kind, 0), type=kind)
             out.append(m)
         return out
+
+    def _rejected(self) -> Metric:
+        m = counter("camapp_http_rejected_total", "HTTP connections refused: over max_connections (503), a Host not "
+                    "allowed (421/400), a request too slow to arrive (408).")
+        rejected = self.server.connections.rejected
+        for reason in ("connections", "host", "slow"):
+            m.add(rejected[reason], reason=reason)
+        return m
 
     def close(self) -> None:
         self.broadcaster.close()
