@@ -19,7 +19,7 @@ import time
 
 from camapp.bench.measure import machine, rss_mb
 from camapp.bench.variants import BenchSink, MjpegClient, web_sink
-from camapp.commands.common import model_options
+from camapp.app import model_options
 from camapp.config import load_config
 from camapp.inference.model import Model
 from camapp.pipeline import Pipeline, PipelineOptions
@@ -35,8 +35,8 @@ class RssSampler(BenchSink):
         self.every = every
         self.samples: list[tuple[int, float]] = []
 
-    def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
-        super().write(frame, annotated, results, fresh)
+    def write(self, item):  # type: ignore[no-untyped-def]
+        super().write(item)
         if self.frames % self.every == 0:
             self.samples.append((self.frames, round(rss_mb(), 2)))
         self.delays.clear()  # the sampler keeps nothing per frame itself

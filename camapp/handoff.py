@@ -63,17 +63,23 @@ class LatestSlot(Generic[T]):
 
 
 class FrameQueue(Generic[T]):
-    """A bounded FIFO. When full, put() either waits ("block") or drops the oldest item ("drop_oldest")."""
+    """A bounded FIFO. When full, put() either waits ("block") or drops the oldest item ("drop_oldest").
+
+    Items for which `precious` is true (a model-change notice among frames) are never dropped;
+    the oldest other item goes instead, or none when there is no other.
+    """
 
     def __init__(
         self,
         maxsize: int = 4,
         overflow: Literal["block", "drop_oldest"] = "block",
         on_drop: Callable[[T], None] | None = None,
+        precious: Callable[[T], bool] | None = None,
     ) -> None:
         self.maxsize = max(1, maxsize)
         self.overflow = overflow
         self._on_drop = on_drop
+        self._precious = precious
         self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._end_posted = False
@@ -98,13 +104,20 @@ class FrameQueue(Generic[T]):
                         return 0
                     self._cond.wait(0.1 if stop is not None else None)
             elif len(self._items) >= self.maxsize:
-                dropped = self._items.popleft()
-                self.dropped += 1
+                dropped = self._drop_oldest()
             self._items.append(item)
             self._cond.notify_all()
         if dropped is not None and self._on_drop is not None:
             self._on_drop(dropped)
         return 0 if dropped is None else 1
+
+    def _drop_oldest(self) -> T | None:
+        for i, candidate in enumerate(self._items):
+            if self._precious is None or not self._precious(candidate):
+                del self._items[i]
+                self.dropped += 1
+                return candidate
+        return None
 
     def get(self, timeout: float | None = None) -> T | None:
         """The oldest item, waiting for one; None at the end (or on timeout)."""

@@ -34,6 +34,16 @@ Colour = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
+class OverlayStyle:
+    """What every picture camapp shows or saves has drawn on it: one style, built once from the
+    config (output.overlay, output.hud, model.top_k) and handed to every place that draws."""
+
+    overlay: bool = True  # results drawn at all
+    hud: bool = True  # FPS and latency, where there are live numbers to show (stream, --save, --show)
+    top_k: int = MAX_DRAWN_CLASSES
+
+
+@dataclass(frozen=True)
 class Hud:
     capture_fps: float
     inference_fps: float
@@ -134,6 +144,15 @@ def draw_hud(image: Image, hud: Hud) -> None:
         bw, bh, _ = box_size(line, style)
         _boxed_text(image, line, w - _HUD_MARGIN - bw, y, style, (255, 255, 255), (0, 0, 0))
         y -= bh
+
+
+def render(image: Image, results: Results | None, style: OverlayStyle, hud: Hud | None = None) -> Image:
+    """The one way camapp draws: `image` itself when the style draws nothing, else an annotated copy.
+
+    `hud` is the live numbers where there are any (snapshots and MQTT pictures pass none)."""
+    if not style.overlay:
+        return image
+    return annotate(image, results, hud if style.hud else None, style.top_k)
 
 
 def annotate(image: Image, results: Results | None, hud: Hud | None, top_k: int = MAX_DRAWN_CLASSES) -> Image:

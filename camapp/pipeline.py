@@ -4,9 +4,10 @@ Stages never call each other; handoff.py carries items between them:
 
     capture thread   source.read() -> prepare (resize + colour swap into a reused input buffer)
          | LatestSlot (live: newest frame wins, replaced ones counted) or FrameQueue (file: every frame)
-    worker (caller)  copy into the input tensor, invoke, decode -> Results
-         | FrameQueue (file: blocks; live: drops the oldest)
-    output thread    overlay (only when a sink wants pixels) -> sinks
+    worker (caller)  commands from the control channel (between frames), then copy into the input
+                     tensor, invoke, decode -> Results -> the analytics stage (events)
+         | FrameQueue (file: blocks; live: drops the oldest, counted as not delivered)
+    output thread    overlay (only when a sink wants pixels) -> Delivery -> sinks
 
 Why this arrangement (measured, see benchmarks/RESULTS.md): on a small board the model should be
 the only thing on the critical path. Decoding and resizing on the capture thread overlap with the
@@ -27,11 +28,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import cv2
 from numpy.typing import NDArray
 
+from camapp.analytics.events import Event
+from camapp.analytics.stage import Analytics
+from camapp.control import ControlChannel, ModelChange, ResetCounts, SwitchModel
 from camapp.frames import Frame
 from camapp.handoff import END, FrameQueue, LatestSlot
 from camapp.inference.preprocess import Transform
-from camapp.outputs.base import Sink
-from camapp.overlay import Hud, annotate
+from camapp.outputs.base import Delivery, Sink
+from camapp.overlay import Hud, OverlayStyle, render
 from camapp.results import Results
 from camapp.sources.base import Source
 from camapp.stats import LatencyHistogram, PipelineStats, Summary
@@ -62,9 +66,7 @@ class PipelineOptions:
     mode: Literal["auto", "live", "file"] = "auto"
     every: int = 1
     max_frames: int | None = None
-    overlay: bool = True
-    hud: bool = True
-    top_k: int = 3
+    style: OverlayStyle = OverlayStyle()
 
 
 class StageTimes:
@@ -119,7 +121,18 @@ class _Work:
         self.buffer = None
 
 
-_Out = tuple[Frame, "Results | None", bool]
+@dataclass(frozen=True)
+class _Out:
+    """A frame on its way to the outputs, with what the worker made of it."""
+
+    frame: Frame
+    results: Results | None
+    fresh: bool
+    events: tuple[Event, ...]
+
+
+def _is_notice(item: object) -> bool:
+    return isinstance(item, ModelChange)
 
 
 class Pipeline:
@@ -131,11 +144,15 @@ class Pipeline:
         options: PipelineOptions,
         stop: threading.Event | None = None,
         stats: PipelineStats | None = None,
+        analytics: Analytics | None = None,
+        controls: ControlChannel | None = None,
     ) -> None:
         self.source = source
         self.model = model
         self.sinks = sinks
         self.options = options
+        self.analytics = analytics or Analytics()  # no detector: the stage costs nothing
+        self.controls = controls or ControlChannel()
         self.stop = stop or threading.Event()
         # Created outside when sinks (web status, metrics, watchdog) need to read it.
         self.stats = stats or PipelineStats()
@@ -143,7 +160,9 @@ class Pipeline:
         mode = options.mode
         self.live = source.is_live if mode == "auto" else mode == "live"
         self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(4)
-        self.outbox: FrameQueue[_Out] = FrameQueue(2, "drop_oldest") if self.live else FrameQueue(4)
+        self.outbox: FrameQueue[_Out | ModelChange] = (
+            FrameQueue(2, "drop_oldest", precious=_is_notice) if self.live else FrameQueue(4)
+        )
         self.last_results: Results | None = None
         self._pool: _InputPool | None = None
         self._capture_error: BaseException | None = None
@@ -152,12 +171,25 @@ class Pipeline:
         self._capture_thread: threading.Thread | None = None
         self._output_thread: threading.Thread | None = None
 
-    # -- hooks for the service (camapp.service) ---------------------------------------------
-    def swap_model(self, model: FrameModel) -> None:
-        """Run `model` from the next frame on (SIGHUP reload). Safe from another thread: each
-        stage reads self.model once per frame, and a frame prepared for the old model is run
-        through the new one's own run() instead, so each frame sees one model from end to end."""
-        self.model = model
+    # -- the control channel ---------------------------------------------------------------
+    def _apply_commands(self) -> None:
+        """Commands sent from other threads, applied by the worker between two frames."""
+        for command, ticket in self.controls.take():
+            if isinstance(command, SwitchModel):
+                # The capture thread reads self.model once per frame, and a frame prepared for the
+                # old model is run through the new one's own run() instead (_infer), so each frame
+                # sees one model from end to end.
+                self.model = command.model
+                self.last_results = None  # every-N must not reuse the old model's results
+                self.analytics.reset()
+                self.outbox.put(command.change, self._output_dead)  # sinks hear of it in frame order
+            elif isinstance(command, ResetCounts):
+                self.analytics.reset()
+            ticket.finish(True)
+
+    def _cancel_commands(self) -> None:
+        for _command, ticket in self.controls.take():
+            ticket.finish(False)
 
     # -- capture thread -------------------------------------------------------------------
     def _capture(self) -> None:
@@ -216,6 +248,7 @@ class Pipeline:
         try:
             self._work()
         finally:
+            self._cancel_commands()
             self.outbox.put(END)
             self._output_thread.join(timeout=30)
             if self._output_thread.is_alive():
@@ -228,11 +261,13 @@ class Pipeline:
                 raise error
         if self.outbox.dropped:
             log.info("outputs fell behind and skipped %d frames", self.outbox.dropped)
+        self.stats.not_delivered = self.outbox.dropped
         return self.stats.summary()
 
     def _work(self) -> None:
         seen = 0
         while not self.stop.is_set():
+            self._apply_commands()
             work = self.handoff.get(timeout=0.25)
             if work is None:
                 if self.handoff.ended:
@@ -240,6 +275,7 @@ class Pipeline:
                 continue
             fresh = seen % self.options.every == 0
             seen += 1
+            events: tuple[Event, ...] = ()
             if fresh:
                 results: Results | None = self._infer(work)
                 self.last_results = results
@@ -248,7 +284,8 @@ class Pipeline:
             work.release()
             if fresh and results is not None:
                 self.stats.frame_processed(results.inference_ms, (time.monotonic_ns() - work.frame.timestamp_ns) / 1e6)
-            self.outbox.put((work.frame, results, fresh), self._output_dead)
+                events = self.analytics.update(results)  # before the lossy hand-off: no event is ever dropped
+            self.outbox.put(_Out(work.frame, results, fresh, events), self._output_dead)
 
     def _infer(self, work: _Work) -> Results:
         model = self.model  # once: swap_model() may replace it meanwhile
@@ -277,18 +314,24 @@ class Pipeline:
                 # The one store per frame behind /healthz's "outputs_stuck": a sink that blocks
                 # (a frozen disk, a full pipe) keeps this time from moving while frames come.
                 stats.last_output_at = time.monotonic()
-                self._deliver(*item)
+                if isinstance(item, ModelChange):
+                    for sink in self.sinks:
+                        sink.model_changed(item)
+                else:
+                    self._deliver(item)
         except BaseException as exc:  # re-raised by run(); the worker stops feeding a dead thread
             self._output_error = exc
             self._output_dead.set()
             self.stop.set()
 
-    def _deliver(self, frame: Frame, results: Results | None, fresh: bool) -> None:
+    def _deliver(self, out: _Out) -> None:
         annotated = None
-        if self.options.overlay and any(s.wants_pixels for s in self.sinks):
+        style = self.options.style
+        if style.overlay and any(s.wants_pixels for s in self.sinks):
             t0 = time.perf_counter()
-            hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms) if self.options.hud else None
-            annotated = annotate(frame.image, results, hud, self.options.top_k)
+            hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms)
+            annotated = render(out.frame.image, out.results, style, hud)
             self.stages.add("overlay", (time.perf_counter() - t0) * 1000)
+        item = Delivery(out.frame, out.results, out.fresh, out.events, annotated)
         for sink in self.sinks:
-            sink.write(frame, annotated, results, fresh)
+            sink.write(item)

@@ -20,13 +20,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from camapp import early_signals
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.stats import PipelineStats
 
 if TYPE_CHECKING:
     from camapp.config import Config
-    from camapp.frames import Frame, Image
     from camapp.outputs.base import Sink
-    from camapp.results import Results
     from camapp.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def _watchdog_interval(env: Mapping[str, str]) -> float | None:
     return usec / 1e6 if usec > 0 and pid == os.getpid() else None
 
 
-class WatchdogSink:
+class WatchdogSink(SinkBase):
     """Pings the watchdog from the output thread, so pings stop whenever frames stop flowing.
 
     It sees every frame the worker finishes: a stalled camera, a hung interpreter or a deadlocked
@@ -111,8 +110,6 @@ class WatchdogSink:
     half the interval, as sd_watchdog_enabled(3) advises. They also stop while a background
     output watched by `stats` (PipelineStats.watch) is stuck on one item.
     """
-
-    wants_pixels = False
 
     def __init__(self, notifier: Notifier, interval: float, stats: PipelineStats | None = None) -> None:
         self.notifier = notifier
@@ -122,7 +119,7 @@ class WatchdogSink:
         self._held = False  # pings are held back for a stuck background output
         self.pings = 0
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+    def write(self, item: Delivery) -> None:
         now = time.monotonic()
         if now - self._last < self.period or self._stuck(now):
             return
@@ -141,9 +138,6 @@ class WatchdogSink:
             log.info("outputs are moving again: watchdog pings resume")
         self._held = stuck is not None
         return self._held
-
-    def close(self) -> None:
-        pass
 
 
 def rss_mb() -> float | None:
@@ -250,14 +244,6 @@ class Reloader:
         return True
 
 
-def sink_name(sink: object) -> str:
-    for attr in ("path", "folder", "target", "url"):
-        value = getattr(sink, attr, None)
-        if isinstance(value, str):
-            return f"{type(sink).__name__} {value}"
-    return type(sink).__name__
-
-
 class ServiceContext:
     """What `camapp run` adds around the pipeline to live as a service; run.py calls it step by step."""
 
@@ -289,7 +275,7 @@ class ServiceContext:
     def sinks(self, sinks: list[Sink]) -> list[Sink]:
         from camapp.outputs.guard import GuardedSink
 
-        out: list[Sink] = [GuardedSink(s, sink_name(s)) for s in sinks]
+        out: list[Sink] = [GuardedSink(s) for s in sinks]
         if self.cfg.service.watchdog and self.notifier.watchdog_interval:
             out.append(WatchdogSink(self.notifier, self.notifier.watchdog_interval, self.stats))
         return out

@@ -88,14 +88,16 @@ class Summary:
     inference_p95_ms: float
     latency_p50_ms: float
     latency_p95_ms: float
+    not_delivered: int = 0  # processed, but dropped before the outputs (live mode, outputs too slow)
 
     @property
     def mean_fps(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
+        behind = f" ({self.not_delivered} of them not written: the outputs fell behind)" if self.not_delivered else ""
         return (
-            f"frames read {self.frames_read}, processed {self.processed}, skipped {self.skipped}, "
+            f"frames read {self.frames_read}, processed {self.processed}{behind}, skipped {self.skipped}, "
             f"mean FPS {self.mean_fps:.1f}, inference ms p50 {self.inference_p50_ms:.1f} / p95 {self.inference_p95_ms:.1f}"
         )
 
@@ -104,6 +106,7 @@ class Summary:
             "frames_read": self.frames_read,
             "processed": self.processed,
             "skipped": self.skipped,
+            "not_delivered": self.not_delivered,
             "seconds": round(self.seconds, 3),
             "mean_fps": round(self.mean_fps, 2),
             "inference_ms_p50": round(self.inference_p50_ms, 3),
@@ -139,6 +142,7 @@ class PipelineStats:
         self.reconnects = 0  # times a lost live source was opened again and delivered frames
         self.source_lost_at: float | None = None  # time.monotonic() when the current outage began
         self.unreadable = 0  # frames the source could not decode or delivered broken, skipped
+        self.not_delivered = 0  # processed frames the outputs never got (live mode: they fell behind)
 
     def frames_unreadable(self, n: int = 1) -> None:
         with self._lock:
@@ -208,5 +212,5 @@ class PipelineStats:
             return Summary(
                 self.frames_read, self.processed, self.skipped, time.monotonic() - self.started,
                 self.inference.percentile(50), self.inference.percentile(95),
-                self.latency.percentile(50), self.latency.percentile(95),
+                self.latency.percentile(50), self.latency.percentile(95), self.not_delivered,
             )

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from camapp.events import Debounced, DebounceOptions, EventDetector, EventStream
+from camapp.analytics.events import Debounced, DebounceOptions, EventDetector
+from camapp.analytics.stage import Analytics
 from camapp.frames import Frame
 from camapp.inference.model import Model, ModelOptions
 from camapp.inference.tasks.classify import Classification, ClassifyResults
@@ -101,15 +102,14 @@ def test_event_json_has_the_fields_listeners_rely_on() -> None:
     }
 
 
-def test_the_shared_stream_runs_the_detector_once_per_results_whatever_the_sink_order() -> None:
-    stream = EventStream(EventDetector(DebounceOptions(1)))
-    r = detections(0, "cat")
-    first = stream.events_for(r, True, 0.0)
-    assert [e.type for e in first] == ["appeared"]
-    assert stream.events_for(r, True, 0.0) is first  # a second sink asking gets the same events
-    assert stream.events_for(r, False, 0.0) == []  # reused results (run every N) are not new evidence
-    assert stream.events_for(None, True, 0.0) == []
-    assert stream.totals["appeared"] == 1 and len(stream.recent) == 1
+def test_the_analytics_stage_publishes_counts_history_and_totals_and_a_reset_forgets_the_counts() -> None:
+    stage = Analytics.for_events(DebounceOptions(1))
+    assert [e.type for e in stage.update(detections(0, "cat", "cat"), 0.0)] == ["appeared"]
+    assert stage.state.counts == {"cat": 2} and stage.state.totals == {"appeared": 1} and len(stage.state.recent) == 1
+    assert stage.update(detections(1, "cat", "cat"), 0.0) == ()  # nothing changed: nothing new published
+    stage.reset()  # a model change
+    assert stage.state.counts == {} and stage.state.totals == {"appeared": 1}, "counts start again, history stays"
+    assert Analytics().update(detections(2, "cat"), 0.0) == () and not Analytics().enabled  # no consumer: no work
 
 
 # -- on the real detector and the real people video -------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 
 from camapp.frames import Frame, Size
 from camapp.inference.model import Model, ModelOptions
+from camapp.outputs.base import Delivery
 from camapp.outputs.guard import GuardedSink
 from camapp.outputs.jsonl import JsonLinesSink
 from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder
@@ -85,6 +86,7 @@ import json, os, sys
 import cv2
 from camapp.errors import OutputError
 from camapp.frames import Frame
+from camapp.outputs.base import Delivery
 from camapp.outputs.recorder import VideoRecorder
 
 video, out, reserve = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -100,7 +102,7 @@ def record(limit):
         if not ok:
             return None
         try:
-            recorder.write(Frame(image, n, 0, "cam"), None, None, True)
+            recorder.write(Delivery(Frame(image, n, 0, "cam"), None, True))
         except OutputError as exc:
             return str(exc)
         n += 1
@@ -158,13 +160,13 @@ def test_a_recording_stops_before_the_disk_is_full_what_it_saved_plays_and_it_re
 
 def test_a_guarded_output_retries_and_says_when_it_works_again(tmp_path: Path, bottle_frame: Frame) -> None:
     folder = tmp_path / "shots"
-    sink = GuardedSink(ImageFolderRecorder(str(folder)), "images", retry_after=0.0)
-    sink.write(bottle_frame, None, None, True)
+    sink = GuardedSink(ImageFolderRecorder(str(folder)), retry_after=0.0)
+    sink.write(Delivery(bottle_frame, None, True))
     shutil.rmtree(folder)  # the folder vanished (a USB stick pulled out)
-    sink.write(bottle_frame, None, None, True)
+    sink.write(Delivery(bottle_frame, None, True))
     assert sink.degraded and "cannot write image" in sink.last_error
     folder.mkdir()
-    sink.write(bottle_frame, None, None, True)
+    sink.write(Delivery(bottle_frame, None, True))
     assert not sink.degraded and len(list(folder.iterdir())) == 1
 
 

@@ -16,15 +16,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from camapp.analytics.events import DebounceOptions
+from camapp.analytics.stage import Analytics
+from camapp.control import ModelChange, ResetCounts, SwitchModel
 from camapp.errors import InferenceError, OutputError, SourceError
 from camapp.frames import Frame, Image, Size
 from camapp.inference.model import Model, ModelOptions
 from camapp.inference.tasks.classify import ClassifyResults
+from camapp.outputs.base import Delivery, SinkBase
+from camapp.overlay import OverlayStyle
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.results import Results
 from camapp.sources import SourceOptions, open_source
 
 VIDEO = "one-by-one-person-detection.mp4"
+BOTTLES = "bottle-detection.mp4"
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +116,26 @@ class GatedModel(RecordingModel):
         return super().run(frame)
 
 
-class CollectingSink:
+class CollectingSink(SinkBase):
     def __init__(self, wants_pixels: bool = False) -> None:
         self.wants_pixels = wants_pixels
         self.calls: list[tuple[Frame, Image | None, Results | None, bool]] = []
+        self.items: list[Delivery] = []
+        self.changes: list[tuple[int, ModelChange]] = []  # (frames seen before it, the change)
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        self.calls.append((frame, annotated, results, fresh))
+    def write(self, item: Delivery) -> None:
+        self.items.append(item)
+        self.calls.append((item.frame, item.annotated, item.results, item.fresh))
 
-    def close(self) -> None:
-        pass
+    def model_changed(self, change: ModelChange) -> None:
+        self.changes.append((len(self.calls), change))
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def run(source, model, sinks, **options) -> Pipeline:  # type: ignore[no-untyped-def]
@@ -211,8 +227,8 @@ def test_a_live_run_ends_when_stop_is_set(frames):
     stop = threading.Event()
 
     class StoppingSink(CollectingSink):
-        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
-            super().write(frame, annotated, results, fresh)
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
             if len(self.calls) == 20:
                 stop.set()
 
@@ -237,7 +253,7 @@ def test_the_overlay_is_drawn_on_a_copy_and_only_when_a_sink_wants_pixels(frames
     assert pipeline.stages.hist["overlay"].count == 0
 
     switched_off = CollectingSink(wants_pixels=True)
-    run(FakeSource(frames, 3), detector, [switched_off], overlay=False)
+    run(FakeSource(frames, 3), detector, [switched_off], style=OverlayStyle(overlay=False))
     assert all(annotated is None for _, annotated, _, _ in switched_off.calls)
 
 
@@ -258,24 +274,25 @@ def test_an_exception_in_the_model_propagates_and_stops_the_capture_thread(frame
 
 def test_an_exception_in_a_sink_propagates_instead_of_hanging_the_pipeline(frames):
     class BrokenSink(CollectingSink):
-        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
-            if frame.index == 2:
+        def write(self, item):  # type: ignore[no-untyped-def]
+            if item.frame.index == 2:
                 raise OutputError("disk full")
 
     with pytest.raises(OutputError, match="disk full"):
         run(FakeSource(frames, 10**9), RecordingModel(), [BrokenSink()])
 
 
-# -- the service's hook -------------------------------------------------------------------
-def test_swapping_the_model_mid_run_never_mixes_frames_and_models(frames, detector, models_dir):
+# -- the control channel ------------------------------------------------------------------
+def test_switching_the_model_mid_run_never_mixes_frames_and_models(frames, detector, models_dir):
     other = Model(ModelOptions(str(models_dir / "mobilenet_v1_0.25_128_quant.tflite"), str(models_dir / "imagenet_labels.txt")))
     holder: dict[str, Pipeline] = {}
+    tickets = []
 
     class SwappingSink(CollectingSink):
-        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
-            super().write(frame, annotated, results, fresh)
-            if frame.index == 10:
-                holder["p"].swap_model(other)
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            if item.frame.index == 10:  # sent from another thread than the worker, as SIGHUP's reload does
+                tickets.append(holder["p"].controls.send(SwitchModel(other, ModelChange("v1-0.25", "classify"))))
 
     sink = SwappingSink()
     holder["p"] = Pipeline(FakeSource(frames, 40), detector, [sink], PipelineOptions())
@@ -287,6 +304,71 @@ def test_swapping_the_model_mid_run_never_mixes_frames_and_models(frames, detect
     assert tasks[:11] == ["detect"] * 11 and tasks[-1] == "classify"
     switch = tasks.index("classify")
     assert tasks[switch:] == ["classify"] * (40 - switch)  # once swapped, never back
+    assert tickets[0].wait(0) and sink.changes == [(switch, ModelChange("v1-0.25", "classify"))], "told just before its first frame"
+
+
+def test_the_pipeline_drops_no_model_change_notice_even_when_outputs_fall_behind(frames, models_dir):
+    other = RecordingModel("other")
+
+    class SlowSink(CollectingSink):
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            time.sleep(0.01)  # slower than the fake model: live mode drops frames before the outputs
+
+    stop, sink = threading.Event(), SlowSink()
+    pipeline = Pipeline(FakeSource(frames, 10**9, live=True), RecordingModel(), [sink], PipelineOptions(), stop)
+    thread = threading.Thread(target=pipeline.run, daemon=True)
+    thread.start()
+    wait_for(lambda: len(sink.calls) >= 10)
+    assert pipeline.controls.send(SwitchModel(other, ModelChange("other", "classify"))).wait(5)
+    wait_for(lambda: len(sink.changes) == 1 and len(sink.calls) >= sink.changes[0][0] + 10)
+    stop.set()
+    thread.join(10)
+    before, after = sink.calls[: sink.changes[0][0]], sink.calls[sink.changes[0][0]:]
+    assert {r.source_id for _, _, r, _ in before} == {"recording"} and {r.source_id for _, _, r, _ in after} == {"other"}
+    summary = pipeline.stats.summary()
+    assert summary.not_delivered > 0 and summary.processed == len(sink.calls) + summary.not_delivered
+    assert f"({summary.not_delivered} of them not written: the outputs fell behind)" in summary.line()
+
+
+# -- the analytics stage ------------------------------------------------------------------
+def test_events_are_found_once_on_the_worker_and_every_sink_gets_them_with_their_frame(videos_dir, detector):
+    source = open_source(str(videos_dir / BOTTLES), SourceOptions())
+    source.open()
+    analytics = Analytics.for_events(DebounceOptions(3))
+    first, second = CollectingSink(), CollectingSink()
+    Pipeline(source, detector, [first, second], PipelineOptions(mode="file", max_frames=60), analytics=analytics).run()
+    source.close()
+    seen = [(item.frame.index, e) for item in first.items for e in item.events]
+    assert seen and seen == [(item.frame.index, e) for item in second.items for e in item.events]
+    assert all(e.frame_index == index for index, e in seen), "an event travels with the frame that confirmed it"
+    assert ("appeared", "bottle") in {(e.type, e.label) for _, e in seen}
+    assert analytics.state.counts["bottle"] >= 1
+
+
+def test_switching_from_a_detector_to_a_classifier_forgets_the_counts(videos_dir, detector, models_dir):
+    classifier = Model(ModelOptions(str(models_dir / "mobilenet_v1_0.25_128_quant.tflite"), str(models_dir / "imagenet_labels.txt")))
+    analytics = Analytics.for_events(DebounceOptions(3))
+    holder: dict[str, Pipeline] = {}
+    before: dict[str, int] = {}
+
+    class Switcher(CollectingSink):
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            if item.frame.index == 40:
+                before.update(analytics.state.counts)
+                holder["p"].controls.send(SwitchModel(classifier, ModelChange("v1-0.25", "classify")))
+
+    source = open_source(str(videos_dir / BOTTLES), SourceOptions())
+    source.open()
+    holder["p"] = Pipeline(source, detector, [Switcher()], PipelineOptions(mode="file", max_frames=80), analytics=analytics)
+    holder["p"].run()
+    source.close()
+    state = analytics.state
+    assert before.get("bottle", 0) >= 1
+    assert not any(state.counts.values()), "a bottle count must not outlive the detector"
+    assert state.top_class is not None and state.totals.get("appeared", 0) >= 1  # history stays
+    holder["p"].controls.send(ResetCounts())  # applied by the next run's worker only: nothing runs now
 
 
 # -- output progress (what /healthz reads) ------------------------------------------------
@@ -295,8 +377,8 @@ def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not
     go, blocked = threading.Event(), threading.Event()
 
     class FrozenDiskSink(CollectingSink):
-        def write(self, frame, annotated, results, fresh):  # type: ignore[no-untyped-def]
-            super().write(frame, annotated, results, fresh)
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
             if len(self.calls) == 10:  # live mode skips frames: the 10th this sink sees
                 blocked.set()
                 assert go.wait(30)

@@ -18,6 +18,7 @@ import cv2
 import pytest
 
 from camapp.logs import setup_logging
+from camapp.outputs.base import Delivery
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.service import Notifier, WatchdogSink
 from camapp.stats import PipelineStats
@@ -86,10 +87,10 @@ def test_a_vanished_notify_socket_is_reported_once_and_never_raises(tmp_path: Pa
 
 def test_the_watchdog_sink_pings_at_half_the_interval_as_frames_pass(notify: NotifySocket, bottle_frame: object) -> None:
     sink = WatchdogSink(Notifier({"NOTIFY_SOCKET": notify.address}), interval=0.2)
-    sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]
-    sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]  # too soon for a second ping
+    sink.write(Delivery(bottle_frame, None, True))  # type: ignore[arg-type]
+    sink.write(Delivery(bottle_frame, None, True))  # type: ignore[arg-type]  # too soon for a second ping
     time.sleep(0.15)
-    sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]
+    sink.write(Delivery(bottle_frame, None, True))  # type: ignore[arg-type]
     wait_until(lambda: notify.count("WATCHDOG=1") == 2, what="two pings")
     assert sink.pings == 2
 
@@ -112,7 +113,7 @@ def test_the_watchdog_sink_holds_back_pings_while_a_background_output_is_stuck(
     def frames_for(seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            sink.write(bottle_frame, None, None, True)  # type: ignore[arg-type]
+            sink.write(Delivery(bottle_frame, None, True))  # type: ignore[arg-type]
             time.sleep(0.01)
 
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from camapp.commands.common import model_options
+from camapp.app import model_options
 from camapp.config import load_config
 from camapp.inference.options import ModelOptions
 from tests.commands.conftest import assert_one_line_error, run_camapp

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from camapp.commands.common import model_options
+from camapp.app import model_options
 from camapp.config import load_config
 from camapp.errors import EXIT_USAGE, UsageError
 from camapp.models.manifest import ModelEntry, load_manifest

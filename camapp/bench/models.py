@@ -27,6 +27,7 @@ from camapp.inference.model import Model, ModelOptions
 from camapp.inference.tasks.classify import ClassifyResults
 from camapp.models.manifest import ModelEntry, entry_labels, load_manifest
 from camapp.models.resolve import resolve_model
+from camapp.models.sidecar import apply_sidecar
 from camapp.models.store import ModelStore
 from camapp.progress import Progress
 from camapp.sources.still import read_image
@@ -131,6 +132,15 @@ def invoke_latency(model: Model, image: Image, runs: int, warmup: int) -> list[f
     return times
 
 
+def target_options(target: Target, threads: int) -> ModelOptions:
+    """How `bench models` loads a target: as `camapp run` would, so a file's own sidecar applies."""
+    options = ModelOptions(target.path, target.labels, threads=threads, top_k=5)
+    if target.entry is not None:
+        return options
+    explicit = {"threads", "top_k"} | ({"labels"} if target.labels else set())
+    return apply_sidecar(options, explicit)
+
+
 def accuracy(model: Model, images: list[tuple[LabelledImage, Image]]) -> Accuracy:
     acc = Accuracy()
     for item, image in images:
@@ -161,7 +171,7 @@ def bench_models(opts: ModelsBenchOptions, notify: Callable[[str], None] = _stde
         for i, target in enumerate(chosen, 1):
             acc: Accuracy | None = None
             for threads in opts.threads:
-                model = Model(ModelOptions(target.path, target.labels, threads=threads, top_k=5))
+                model = Model(target_options(target, threads))
                 doing = f"model {i}/{len(chosen)} {target.name}, {threads} thread{'s' if threads > 1 else ''}"
                 progress.describe(doing)
                 if acc is None and images and issubclass(model.task_plugin.results_type, ClassifyResults):  # top-k accuracy

@@ -15,14 +15,14 @@ from camapp.bench.measure import Measure, Stopwatch
 from camapp.errors import InputError
 from camapp.frames import Frame, Image, Size
 from camapp.inference.model import Model
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.pipeline import Pipeline, PipelineOptions, StageTimes
-from camapp.results import Results
 from camapp.sources import SourceOptions, open_source
 
 MEMORY_FRAMES = 60  # frames kept decoded in RAM for camapp_memory (about 1 MB each at 768x432)
 
 
-class BenchSink:
+class BenchSink(SinkBase):
     """Takes every annotated frame like a display would; checks that results match their frame."""
 
     wants_pixels = True
@@ -36,7 +36,8 @@ class BenchSink:
         # (ms from capture until this sink got the annotated frame, that frame's own invoke ms)
         self.delays: list[tuple[float, float]] = []
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+    def write(self, item: Delivery) -> None:
+        frame, annotated, results, fresh = item.frame, item.annotated, item.results, item.fresh
         self.frames += 1
         if fresh and results is not None:
             self.delays.append(((time.monotonic_ns() - frame.timestamp_ns) / 1e6, results.inference_ms))
@@ -51,8 +52,6 @@ class BenchSink:
         else:
             self.touched ^= int(image[0, 0, 0])  # read the pixels, as a display would
 
-    def close(self) -> None:
-        pass
 
 
 class MemorySource:

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 
-from camapp.commands.common import add_common_args, build_config, model_options
+from camapp.app import model_options
+from camapp.commands.common import add_common_args, build_config
 from camapp.errors import EXIT_OK, UsageError
 
 

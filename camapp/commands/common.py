@@ -7,11 +7,7 @@ import logging
 import os
 from typing import Any
 
-from camapp.config import Config, ModelConfig, load_config
-from camapp.errors import UsageError
-from camapp.inference.model import Model, ModelOptions
-from camapp.models.resolve import resolve_model
-from camapp.models.sidecar import apply_sidecar, check_input_size
+from camapp.config import Config, load_config
 
 log = logging.getLogger("camapp")
 
@@ -72,36 +68,3 @@ def build_config(args: argparse.Namespace, mapping: dict[str, str], extra: dict[
         values["log.level"] = args.log_level
     values.update(extra or {})
     return load_config(getattr(args, "config", None) or os.environ.get("CAMAPP_CONFIG"), overrides=values)
-
-
-def model_options(cfg: ModelConfig, task: str | None = None) -> ModelOptions:
-    """Resolve --model / --backbone to a file and build the options for loading it."""
-    name = cfg.name
-    if not name and cfg.backbone:
-        from camapp.models.zoo import DEFAULT_TASK, select_model  # the model-zoo selection, by backbone / alpha / resolution
-
-        name = select_model(cfg.backbone, task or (cfg.task if cfg.task != "auto" else DEFAULT_TASK), cfg.alpha, cfg.resolution)
-    if not name:
-        raise UsageError("no model given", "use --model FILE.tflite or a model id (camapp models list), or --backbone v1|v2|v3")
-    resolved = resolve_model(name, cfg.labels, cfg.cache_dir, cfg.mirror)
-    options = ModelOptions(
-        path=resolved.path,
-        labels=resolved.labels,
-        task=cfg.task if task is None else task,  # type: ignore[arg-type]
-        threads=cfg.threads,
-        top_k=cfg.top_k,
-        threshold=cfg.threshold,
-        resize=cfg.resize,
-        interpolation=cfg.interpolation,
-    )
-    if resolved.entry is not None:
-        return options
-    # Your own model: a my.yaml beside my.tflite fills in what the user did not set.
-    return apply_sidecar(options, cfg.model_fields_set | ({"task"} if task else set()))
-
-
-def load_model(cfg: ModelConfig, task: str | None = None) -> Model:
-    model = Model(model_options(cfg, task))
-    check_input_size(model.options.path, model.info.input_width, model.info.input_height)
-    log.info("model %s: %s, input %s", model.options.path, model.task, model.info.input.describe())
-    return model

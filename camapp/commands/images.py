@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 
-from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
+from camapp.app import build_model
+from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, InputError
 from camapp.frames import Frame
+from camapp.outputs.base import overlay_style
 from camapp.outputs.recorder import ImageFolderRecorder
-from camapp.overlay import annotate
+from camapp.overlay import render
 from camapp.sources.spec import IMAGE_EXTENSIONS
 from camapp.sources.still import list_images, read_image
 
@@ -44,10 +46,11 @@ def expand_inputs(items: list[str]) -> list[str]:
 
 def run_images(args: argparse.Namespace) -> int:
     cfg = build_config(args, MODEL_ARGS)
-    model = load_model(cfg.model, task=args.task_name if cfg.model.task == "auto" else cfg.model.task)
+    model = build_model(cfg.model, task=args.task_name if cfg.model.task == "auto" else cfg.model.task)
     if model.task != args.task_name:
         log.warning("the model is a %s model; 'camapp %s' runs it as one", model.task, args.task_name)
     saver = ImageFolderRecorder(args.save) if args.save else None
+    style = overlay_style(cfg)
     failures = 0
     for index, path in enumerate(expand_inputs(args.images)):
         try:
@@ -63,5 +66,5 @@ def run_images(args: argparse.Namespace) -> int:
         out.pop("frame", None)
         print(json.dumps(out), flush=True)
         if saver:
-            saver.write(frame, annotate(image, results, None, cfg.model.top_k), results, True)
+            saver.save(frame, render(image, results, style))
     return EXIT_USAGE if failures else EXIT_OK

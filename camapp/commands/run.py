@@ -11,21 +11,58 @@ import threading
 from typing import Any
 
 from camapp import progress
-from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, load_model
+from camapp.app import OutputContext, build_analytics, build_model, build_outputs, model_name, source_options
+from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
 from camapp.config import Config
+from camapp.control import ControlChannel, ModelChange, SwitchModel
 from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
 from camapp.logs import setup_logging
-from camapp.outputs.base import Sink
-from camapp.outputs.smartcam import SMARTCAM_ARGS, add_smartcam_args, announce_model, build_smartcam_sinks, model_name
+from camapp.outputs.base import Sink, overlay_style
 from camapp.pipeline import Pipeline, PipelineOptions
 from camapp.service import ServiceContext
-from camapp.sources import SourceOptions, open_source
+from camapp.sources import open_source
 from camapp.sources.base import Source
 from camapp.sources.length import expected_frames
 from camapp.sources.redact import redact_url
 from camapp.stats import PipelineStats
 
 log = logging.getLogger("camapp")
+
+# argparse dest -> config key, merged into `camapp run`'s mapping.
+SMARTCAM_ARGS = {
+    "http": "http.listen",
+    "events": "events.output",
+    "mqtt": "mqtt.host",
+    "mqtt_port": "mqtt.port",
+    "camera_name": "mqtt.camera",
+    "snapshots": "snapshots.dir",
+    "snapshot_labels": "snapshots.labels",
+}
+
+
+class _HostPort(argparse.Action):
+    """--mqtt HOST[:PORT] sets mqtt.host and, when given, mqtt.port."""
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: str | None = None) -> None:
+        host, sep, port = str(value).rpartition(":")
+        if sep and port.isdigit() and host and not host.endswith(":"):
+            ns.mqtt_port = int(port)
+        else:
+            host = str(value)
+        setattr(ns, self.dest, host.strip("[]"))
+
+
+def add_smartcam_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("smart camera (see docs/web.md and docs/mqtt.md)")
+    g.add_argument("--http", metavar="HOST:PORT", help="serve the web view, stream, status, /healthz and /metrics (e.g. 127.0.0.1:8080)")
+    g.add_argument("--events", nargs="?", const="-", metavar="PATH", help="JSON lines of change events only (default stdout)")
+    g.add_argument("--mqtt", action=_HostPort, metavar="HOST[:PORT]", help="publish status, events and counts to this MQTT broker")
+    g.add_argument("--camera-name", dest="camera_name", metavar="NAME", help="this camera's name in MQTT topics and Home Assistant")
+    g.add_argument("--snapshots", metavar="DIR", help="save a JPEG (and optional clip) when chosen labels appear")
+    g.add_argument("--snapshot-labels", dest="snapshot_labels", metavar="A,B", help="labels that trigger snapshots (default: any)")
+    p.set_defaults(mqtt_port=None)
+
+
 
 RUN_ARGS = {
     **MODEL_ARGS,
@@ -70,34 +107,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(handler=run)
 
 
-def source_options(cfg: Config) -> SourceOptions:
-    s = cfg.source
-    return SourceOptions(s.width, s.height, s.fps, s.realtime, s.loop, s.lores_width, s.lores_height)
-
-
-def build_sinks(cfg: Config, source: Source, stop: threading.Event, stats: PipelineStats) -> list[Sink]:
-    from camapp.outputs.jsonl import JsonLinesSink
-    from camapp.outputs.recorder import ImageFolderRecorder, VideoRecorder, is_video_path
-
-    sinks: list[Any] = []
-    out = cfg.output
-    if out.jsonl:
-        sinks.append(JsonLinesSink(out.jsonl))
-    if out.save:
-        sinks.append(VideoRecorder(out.save, source.fps, source.is_live) if is_video_path(out.save) else ImageFolderRecorder(out.save))
-    if out.show:
-        from camapp.outputs.window import WindowSink
-
-        sinks.append(WindowSink("camapp", stop))
-    try:
-        sinks.extend(build_smartcam_sinks(cfg, source, stats))  # events, MQTT, snapshots, web view
-    except BaseException:
-        for sink in sinks:
-            sink.close()
-        raise
-    return sinks
-
-
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args, RUN_ARGS)
     if not cfg.source.uri:
@@ -111,18 +120,19 @@ def run(args: argparse.Namespace) -> int:
     # systemd notify / watchdog, reconnecting live sources, degrading outputs, SIGHUP, stats lines.
     service = ServiceContext(cfg, stats, stop)
     source = service.source(lambda: open_source(uri, source_options(cfg)))
-    model = load_model(cfg.model)
+    model = build_model(cfg.model)
+    analytics, controls = build_analytics(cfg), ControlChannel()
     received = _stop_on_signals(stop)
     source.open()
     sinks: list[Sink] = []
     try:
-        sinks = service.sinks(build_sinks(cfg, source, stop, stats))
+        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop)))
         p = cfg.pipeline
-        options = PipelineOptions(p.mode, p.every, p.max_frames, cfg.output.overlay, cfg.output.hud, cfg.model.top_k)
-        pipeline = Pipeline(source, model, sinks, options, stop, stats)
+        options = PipelineOptions(p.mode, p.every, p.max_frames, overlay_style(cfg))
+        pipeline = Pipeline(source, model, sinks, options, stop, stats, analytics, controls)
         status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode)"
         log.info("%s", status)
-        service.started(status, lambda: _reload(args, pipeline, cfg))
+        service.started(status, lambda: _reload(args, controls, cfg))
         with file_progress(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
             summary = pipeline.run()
     finally:
@@ -136,12 +146,17 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if signal.SIGINT in received else EXIT_OK
 
 
-def _reload(args: argparse.Namespace, pipeline: Pipeline, running: Config) -> str:
-    """SIGHUP (in the reload thread): the config again and a fresh model; raising keeps the old one."""
+RELOAD_APPLY_TIMEOUT_S = 30.0  # the worker applies commands between frames: a frame takes far less
+
+
+def _reload(args: argparse.Namespace, controls: ControlChannel, running: Config) -> str:
+    """SIGHUP (in the reload thread): the config again and a fresh model, sent through the control
+    channel; raising (a bad config, a model that fails to load) keeps the old one running."""
     cfg = build_config(args, RUN_ARGS)
-    model = load_model(cfg.model)
-    pipeline.swap_model(model)
-    announce_model(pipeline.sinks, model_name(cfg))
+    model = build_model(cfg.model)
+    ticket = controls.send(SwitchModel(model, ModelChange(model_name(cfg), model.task)))
+    if not ticket.wait(RELOAD_APPLY_TIMEOUT_S):
+        raise RuntimeError("the pipeline did not take the new model (it is stopping or stuck)")
     setup_logging(cfg.log.level, bool(getattr(args, "debug", False)), cfg.log.levels)
     unapplied = [name for name in ("source", "pipeline", "output", "service") if getattr(cfg, name) != getattr(running, name)]
     if unapplied:

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import time
-
-from camapp.events import EventStream
-from camapp.frames import Frame, Image
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.outputs.jsonl import JsonLinesWriter
-from camapp.results import Results
 
 
-class EventLogSink:
-    wants_pixels = False
-
-    def __init__(self, target: str, events: EventStream) -> None:
+class EventLogSink(SinkBase):
+    def __init__(self, target: str) -> None:
         self.target = target
-        self.events = events
         self.written = 0
         self._writer = JsonLinesWriter(target, "events", append=True)
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        for event in self.events.events_for(results, fresh, time.time()):
+    @property
+    def name(self) -> str:
+        return f"events {self.target}"
+
+    def write(self, item: Delivery) -> None:
+        for event in item.events:
             self._writer.write(event.to_dict())
             self.written += 1
-        self._writer.flush()
+        if item.events:
+            self._writer.flush()
 
     def close(self) -> None:
         self._writer.close()

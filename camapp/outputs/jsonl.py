@@ -9,9 +9,8 @@ import sys
 from typing import Any
 
 from camapp.errors import OutputError
-from camapp.frames import Frame, Image
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.outputs.naming import create_new_file
-from camapp.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +90,19 @@ class JsonLinesWriter:
             self._fd = None
 
 
-class JsonLinesSink:
-    wants_pixels = False
-
+class JsonLinesSink(SinkBase):
     def __init__(self, target: str) -> None:
         self._writer = JsonLinesWriter(target)
         self.target = self._writer.path  # the file written (numbered when the name was taken)
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        if results is None or not fresh:
+    @property
+    def name(self) -> str:
+        return f"results {self.target}"
+
+    def write(self, item: Delivery) -> None:
+        if item.results is None or not item.fresh:
             return
-        self._writer.write(results.to_dict())
+        self._writer.write(item.results.to_dict())
         self._writer.flush()
 
     def close(self) -> None:

@@ -26,7 +26,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +34,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from camapp import __version__
+from camapp.analytics.events import Event
+from camapp.analytics.stage import Analytics
 from camapp.config import MqttConfig
 from camapp.errors import ConfigError
-from camapp.events import Event, EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, counter, gauge
+from camapp.outputs.base import Delivery, ModelChange, SinkBase
 from camapp.outputs.mqtt_source import SourceAvailability
 from camapp.outputs.threaded import BackgroundWorker
-from camapp.overlay import annotate
+from camapp.overlay import OverlayStyle, render
 from camapp.results import Results, SummaryKind
 from camapp.stats import PipelineStats
 
@@ -79,13 +80,20 @@ class PublishFailed(Exception):
     pass
 
 
-class MqttSink:
-    wants_pixels = False  # snapshots are drawn and encoded on the MQTT thread
-
-    def __init__(self, cfg: MqttConfig, events: EventStream, model: str = "", stats: PipelineStats | None = None) -> None:
+class MqttSink(SinkBase):
+    # Snapshots are drawn and encoded on the MQTT thread, not by the pipeline's overlay.
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        analytics: Analytics,
+        model: str = "",
+        stats: PipelineStats | None = None,
+        style: OverlayStyle | None = None,
+    ) -> None:
         assert cfg.host is not None
         self.cfg = cfg
-        self.events = events
+        self.analytics = analytics
+        self.style = style or OverlayStyle()
         self.model = model
         self.camera = slug(cfg.camera or socket.gethostname())
         self.base = f"{cfg.prefix.rstrip('/')}/{self.camera}"
@@ -161,7 +169,7 @@ class MqttSink:
         with self._lock:
             labels = sorted(self._labels)
         msgs: list[Message] = []
-        state = self.events.state()  # this runs on paho's thread, while the pipeline updates it
+        state = self.analytics.state  # this runs on paho's thread, while the pipeline updates it
         if self._summary != "top_class":
             for label in labels:
                 msgs += self._discovery(label)
@@ -174,16 +182,20 @@ class MqttSink:
     def _publish_retained(self, topic: str, payload: str) -> None:
         self.client.publish(topic, payload, qos=1, retain=True)
 
-    def model_changed(self, name: str) -> None:
-        """After a SIGHUP reload: the HA device names the new model, and discovery follows its task."""
-        self.model = name
+    @property
+    def name(self) -> str:
+        return f"mqtt {self.cfg.host}:{self.cfg.port}"
+
+    def model_changed(self, change: ModelChange) -> None:
+        """After a model change: the HA device names the new model, and discovery follows its task."""
+        self.model = change.name
         self._summary = None  # set again from the next results: a classifier may have replaced a detector
         for msg in self._state_messages():
             self.worker.submit(msg)
 
     # -- the pipeline thread --------------------------------------------------------------
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        events = self.events.events_for(results, fresh, time.time())
+    def write(self, item: Delivery) -> None:
+        events, results = item.events, item.results
         if not events:
             return
         if results is not None and self._summary is None:
@@ -193,7 +205,7 @@ class MqttSink:
         for event in events:
             self._queue_event(event)
         if self.cfg.snapshot:
-            self.worker.submit(SnapshotJob(frame, annotated, results))
+            self.worker.submit(SnapshotJob(item.frame, item.annotated, results))
 
     def _queue_event(self, event: Event) -> None:
         self.worker.submit(Message(f"{self.base}/events", json.dumps(event.to_dict(), separators=(",", ":"))))
@@ -223,7 +235,7 @@ class MqttSink:
         self.published += 1
 
     def _snapshot_message(self, job: SnapshotJob) -> Message:
-        image = job.annotated if job.annotated is not None else annotate(job.frame.image, job.results, None)
+        image = job.annotated if job.annotated is not None else render(job.frame.image, job.results, self.style)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             raise PublishFailed("cannot encode the snapshot")
@@ -274,7 +286,7 @@ class MqttSink:
         return msgs
 
     # -- status, metrics, close -----------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def report(self) -> dict[str, Any]:
         c = self.worker.counters
         return {"mqtt": {"connected": self.connected.is_set(), "broker": f"{self.cfg.host}:{self.cfg.port}", "topic": self.base,
                          "availability": self.source.availability(),

@@ -10,6 +10,7 @@ import cv2
 
 from camapp.errors import OutputError
 from camapp.frames import Frame, Image
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.outputs.naming import claim_new_file, create_new_file, remove_quietly
 from camapp.outputs.video_file import VIDEO_SUFFIXES, VideoFile, open_video_file
 from camapp.sources.spec import IMAGE_EXTENSIONS
@@ -40,7 +41,7 @@ def is_video_path(path: str) -> bool:
     return path.lower().endswith(VIDEO_SUFFIXES)
 
 
-class VideoRecorder:
+class VideoRecorder(SinkBase):
     """--save VIDEO: every frame the outputs see, annotated, into a new file (never over an old one)."""
 
     wants_pixels = True
@@ -75,7 +76,12 @@ class VideoRecorder:
         self.files.append(self.path)
         log.info("recording to %s (%s%s)", self.path, self._file.codec, "" if self._file.browser_playable else ", not browser-playable")
 
-    def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
+    @property
+    def name(self) -> str:
+        return f"VideoRecorder {self.path}"
+
+    def write(self, item: Delivery) -> None:
+        frame = item.frame
         free = self._free_bytes()
         if self._stopped is not None:
             if free is None or free < self.min_free_bytes * RESUME_FREE_FACTOR:
@@ -84,7 +90,7 @@ class VideoRecorder:
             log.info("disk space is back (%.0f MB free): recording again, in a new file", free / 1e6)
         if free is not None and free < self.min_free_bytes:
             self._stop_for_space(free)
-        image = annotated if annotated is not None else frame.image
+        image = item.annotated if item.annotated is not None else frame.image
         if self._file is None:
             h, w = image.shape[:2]
             self._open(w, h)
@@ -127,7 +133,7 @@ class VideoRecorder:
         self._finish()
 
 
-class ImageFolderRecorder:
+class ImageFolderRecorder(SinkBase):
     """One annotated JPEG per processed frame, named after the input image when there is one.
 
     A name already in the folder gets a number (photo-2.jpg): nothing saved earlier is replaced.
@@ -153,11 +159,19 @@ class ImageFolderRecorder:
         # Frames of a video or a camera: one file each, numbered.
         return f"{stem or 'frame'}_{frame.index:06d}.jpg"
 
-    def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
-        if not fresh:
+    @property
+    def name(self) -> str:
+        return f"ImageFolderRecorder {self.folder}"
+
+    def write(self, item: Delivery) -> None:
+        if not item.fresh:
             return
+        self.save(item.frame, item.annotated if item.annotated is not None else item.frame.image)
+
+    def save(self, frame: Frame, image: Image) -> None:
+        """Write `image` (frame, annotated) under a name from `frame`; `camapp classify --save` calls it directly."""
         wanted = os.path.join(self.folder, self.name_for(frame))
-        ok, jpeg = cv2.imencode(".jpg", annotated if annotated is not None else frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             raise OutputError(f"cannot encode image '{wanted}'")
         try:
@@ -172,5 +186,3 @@ class ImageFolderRecorder:
             raise OutputError(f"cannot write image '{path}': {exc.strerror or exc}", "check free space and permissions") from exc
         self.images_written += 1
 
-    def close(self) -> None:
-        pass

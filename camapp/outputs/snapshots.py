@@ -1,6 +1,6 @@
 """Snapshots when chosen labels appear, optional clips around those events, and retention.
 
-The pipeline thread only decides (is this event one we keep?) and keeps references: the overlay,
+The output thread only decides (is this event, found by the analytics stage, one we keep?) and keeps references: the overlay,
 JPEG and video encoding and every file operation run on a BackgroundWorker, so a slow SD card
 never holds up inference. Clips come from a ring of the last `clip_before` seconds of frames
 (sampled at `clip_fps`, references only: the pipeline never changes a frame after handing it on),
@@ -24,15 +24,16 @@ from datetime import datetime
 
 import cv2
 
+from camapp.analytics.events import Event
 from camapp.config import SnapshotsConfig
 from camapp.errors import OutputError
-from camapp.events import Event, EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, counter
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.outputs.naming import remove_quietly
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.outputs.video_file import open_video_file
-from camapp.overlay import annotate
+from camapp.overlay import OverlayStyle, render
 from camapp.results import Results
 
 log = logging.getLogger(__name__)
@@ -96,15 +97,12 @@ class _ActiveClip:
     shots: list[Shot] = field(default_factory=list)
 
 
-class SnapshotSink:
-    wants_pixels = False
-
-    def __init__(self, cfg: SnapshotsConfig, events: EventStream, overlay: bool = True) -> None:
+class SnapshotSink(SinkBase):
+    def __init__(self, cfg: SnapshotsConfig, style: OverlayStyle | None = None) -> None:
         assert cfg.dir is not None
         self.cfg = cfg
         self.dir = cfg.dir
-        self.events = events
-        self.overlay = overlay
+        self.style = style or OverlayStyle()
         self.policy = RetentionPolicy(
             cfg.max_files, cfg.max_age_hours * 3600 if cfg.max_age_hours else None, int(cfg.max_mb * 1e6) if cfg.max_mb else None
         )
@@ -127,11 +125,16 @@ class SnapshotSink:
     def wanted(self, event: Event) -> bool:
         return event.type in ("appeared", "class_changed") and (not self.cfg.labels or event.label in self.cfg.labels)
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
-        shot = Shot(frame, annotated, results)
+    @property
+    def name(self) -> str:
+        return f"snapshots {self.dir}"
+
+    def write(self, item: Delivery) -> None:
+        frame = item.frame
+        shot = Shot(frame, item.annotated, item.results)
         if self.clips:
             self._sample(shot)
-        triggers = [e for e in self.events.events_for(results, fresh, time.time()) if self.wanted(e)]
+        triggers = [e for e in item.events if self.wanted(e)]
         if not triggers:
             return
         self.worker.submit(SnapshotJob(shot, triggers[0]))
@@ -164,7 +167,7 @@ class SnapshotSink:
     def _image(self, shot: Shot) -> Image:
         if shot.annotated is not None:
             return shot.annotated
-        return annotate(shot.frame.image, shot.results, None) if self.overlay else shot.frame.image
+        return render(shot.frame.image, shot.results, self.style)
 
     def _name(self, prefix: str, event: Event, ext: str) -> str:
         stamp = datetime.fromtimestamp(event.time).strftime("%Y%m%d-%H%M%S-%f")[:-3]

@@ -8,10 +8,10 @@ import threading
 import cv2
 
 from camapp.errors import OutputError
-from camapp.frames import Frame, Image
+from camapp.outputs.base import Delivery, SinkBase
 
 
-class WindowSink:
+class WindowSink(SinkBase):
     wants_pixels = True
 
     def __init__(self, title: str, stop: threading.Event) -> None:
@@ -21,9 +21,9 @@ class WindowSink:
         self.stop = stop
         self._opened = False
 
-    def write(self, frame: Frame, annotated: Image | None, results: object, fresh: bool) -> None:
+    def write(self, item: Delivery) -> None:
         try:
-            cv2.imshow(self.title, annotated if annotated is not None else frame.image)
+            cv2.imshow(self.title, item.annotated if item.annotated is not None else item.frame.image)
         except cv2.error as exc:
             hint = "install opencv-python (not -headless), or run without --show"
             raise OutputError(f"cannot open a window: {exc.msg.strip()}", hint) from exc

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from camapp.analytics.events import DebounceOptions, EventDetector
 from camapp.config import load_config
-from camapp.events import DebounceOptions, EventDetector
 from camapp.frames import Frame, Image
 from camapp.inference import tasks
 from camapp.inference.labels import Labels

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from camapp.analytics.stage import Analytics
 from camapp.inference.model import Model, ModelOptions
 from camapp.outputs.base import Sink
 from camapp.pipeline import Pipeline, PipelineOptions
@@ -194,11 +195,12 @@ def running(
     stats: PipelineStats | None = None,
     source_options: SourceOptions | None = None,
     options: PipelineOptions | None = None,
+    analytics: Analytics | None = None,
 ) -> Iterator[Pipeline]:
     """A real pipeline in a thread; on exit it is stopped, its sinks closed, and its error re-raised."""
     source = open_source(source_uri, source_options or SourceOptions())
     source.open()
-    pipeline = Pipeline(source, model, sinks, options or PipelineOptions(), stats=stats or PipelineStats())
+    pipeline = Pipeline(source, model, sinks, options or PipelineOptions(), stats=stats or PipelineStats(), analytics=analytics)
     errors: list[BaseException] = []
 
     def work() -> None:

@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
+from camapp.analytics.events import DebounceOptions
+from camapp.analytics.stage import Analytics
 from camapp.config import load_config
-from camapp.events import DebounceOptions, EventDetector, EventStream
 from camapp.inference.model import Model, ModelOptions
 from camapp.outputs.mqtt import MqttSink, label_topic, slug
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
@@ -40,25 +41,26 @@ def mqtt_config(broker: Mosquitto, **keys: object) -> object:
     return load_config(env={}, overrides=overrides).mqtt
 
 
-def stream(frames: int = 3) -> EventStream:
-    return EventStream(EventDetector(DebounceOptions(frames)))
+def analytics(frames: int = 3) -> Analytics:
+    """The analytics stage the pipeline runs; the sink reads its state, the pipeline feeds it."""
+    return Analytics.for_events(DebounceOptions(frames))
 
 
 def test_events_counts_availability_and_discovery_reach_the_broker(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe], detector: Model, bottle_video: str
 ) -> None:
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
-    sink = MqttSink(mqtt_config(mosquitto, snapshot=True), stream(), "ssd_mobilenet_v1")  # type: ignore[arg-type]
+    sink = MqttSink(mqtt_config(mosquitto, snapshot=True), analytics(), "ssd_mobilenet_v1")  # type: ignore[arg-type]
     wait_until(sink.connected.is_set, 10, "camapp to connect")
     probe.wait_for("camapp/shelf/status", lambda m: m.text == "online")
-    with running(bottle_video, detector, [sink], options=FILE_150) as pipeline:
+    with running(bottle_video, detector, [sink], options=FILE_150, analytics=sink.analytics) as pipeline:
         wait_until(lambda: finished(pipeline), 60, "150 frames")
         appeared = probe.wait_for("camapp/shelf/events", lambda m: m.json()["event"] == "appeared")
-        final = sink.events.detector.counts()["bottle"]
+        final = sink.analytics.state.counts["bottle"]
         probe.wait_for("camapp/shelf/bottle", lambda m: m.text == str(final))
     assert appeared.json()["label"] == "bottle" and appeared.json()["count"] == 3 and not appeared.retain
     events = [m.json() for m in probe.on("camapp/shelf/events")]
-    assert len(events) == sum(sink.events.totals.values())  # every event, none twice
+    assert len(events) == sum(sink.analytics.state.totals.values())  # every event, none twice
     assert {e["event"] for e in events} <= {"appeared", "count", "left"}
     probe.wait_for("camapp/shelf/status", lambda m: m.text == "offline")  # a clean stop says goodbye itself
 
@@ -110,13 +112,13 @@ def test_a_broker_outage_never_stops_the_pipeline_and_mqtt_resumes_after_it(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe], detector: Model, bottle_video: str
 ) -> None:
     stats = PipelineStats()
-    events = stream(2)
+    events = analytics(2)
     sink = MqttSink(mqtt_config(mosquitto, queue=4), events, "ssd")  # type: ignore[arg-type]
     web = WebSink(WebOptions(port=0), CameraInfo("ssd", "bottle"), stats, events)
     web.registry.add(sink.metrics)
-    web.status_extras.append(sink.status)
+    web.status_extras.append(sink.report)
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#"])
-    with running(bottle_video, detector, [sink, web], stats, LIVE):
+    with running(bottle_video, detector, [sink, web], stats, LIVE, analytics=events):
         probe.wait_for("camapp/shelf/events", timeout=30)
 
         mosquitto.stop()
@@ -143,9 +145,10 @@ def test_a_broker_that_is_down_from_the_start_is_retried_without_holding_anythin
     tmp_path: Path, detector: Model, bottle_video: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     broker = Mosquitto(tmp_path)  # configured, never started: connections are refused
-    sink = MqttSink(mqtt_config(broker, queue=3), stream(1), "ssd")  # type: ignore[arg-type]
+    sink = MqttSink(mqtt_config(broker, queue=3), analytics(1), "ssd")  # type: ignore[arg-type]
     stats = PipelineStats()
-    with caplog.at_level(logging.INFO, logger="camapp.outputs.mqtt"), running(bottle_video, detector, [sink], stats, options=FILE_150) as p:
+    pipeline = running(bottle_video, detector, [sink], stats, options=FILE_150, analytics=sink.analytics)
+    with caplog.at_level(logging.INFO, logger="camapp.outputs.mqtt"), pipeline as p:
         wait_until(lambda: finished(p), 60, "150 frames")
     assert stats.processed == 150 and not sink.connected.is_set()
     assert sink.worker.counters.dropped + sink.not_sent > 0
@@ -190,7 +193,7 @@ def test_tls_with_a_password_from_the_environment(
                  "mqtt.cafile": str(certs["ca"]), "mqtt.username": "camera1"}
     cfg = load_config(env={"CAMAPP_MQTT_PASSWORD": "pa55 word"}, overrides=overrides)
     probe = probe_factory(broker.port, ["camapp/door/status"], cafile=str(certs["ca"]), username="camera1", password="pa55 word")
-    sink = MqttSink(cfg.mqtt, stream(), "ssd")
+    sink = MqttSink(cfg.mqtt, analytics(), "ssd")
     try:
         wait_until(sink.connected.is_set, 15, "a TLS connection with the password")
         assert probe.wait_for("camapp/door/status").text == "online"
@@ -199,7 +202,7 @@ def test_tls_with_a_password_from_the_environment(
 
     wrong = load_config(env={"CAMAPP_MQTT_PASSWORD": "guess"}, overrides=overrides)
     with caplog.at_level(logging.ERROR, logger="camapp.outputs.mqtt"):
-        sink = MqttSink(wrong.mqtt, stream(), "ssd")
+        sink = MqttSink(wrong.mqtt, analytics(), "ssd")
         try:
             wait_until(lambda: any("refused" in r.message for r in caplog.records), 15, "the refusal to be logged")
             assert not sink.connected.is_set()
@@ -212,11 +215,12 @@ def test_a_classifier_publishes_its_top_class(
 ) -> None:
     model = Model(ModelOptions(path=str(models_dir / "mobilenet_v1_0.75_192_quant.tflite"), labels=str(models_dir / "imagenet_labels.txt")))
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
-    sink = MqttSink(mqtt_config(mosquitto), stream(3), "mobilenet")  # type: ignore[arg-type]
+    sink = MqttSink(mqtt_config(mosquitto), analytics(3), "mobilenet")  # type: ignore[arg-type]
     wait_until(sink.connected.is_set, 10, "camapp to connect")
-    with running(str(videos_dir / "asl_gestures_book.mkv"), model, [sink], options=PipelineOptions(mode="file")) as pipeline:
+    clip = str(videos_dir / "asl_gestures_book.mkv")
+    with running(clip, model, [sink], options=PipelineOptions(mode="file"), analytics=sink.analytics) as pipeline:
         wait_until(lambda: finished(pipeline), 60, "the whole clip")
-        top = sink.events.detector.top_class
+        top = sink.analytics.state.top_class
         assert top is not None
         probe.wait_for("camapp/shelf/class", lambda m: m.text == top)
     changes = [m.json() for m in probe.on("camapp/shelf/events")]

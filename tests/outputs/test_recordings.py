@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from camapp.frames import Frame
+from camapp.outputs.base import Delivery
 from camapp.outputs.jsonl import JsonLinesWriter
 from camapp.outputs.naming import create_new_file
 from camapp.outputs.recorder import ImageFolderRecorder
@@ -119,7 +120,7 @@ def test_saved_images_with_a_name_already_in_the_folder_get_a_number(tmp_path: P
     image = cv2.VideoCapture(str(videos_dir / "bottle-detection.mp4")).read()[1]
     (tmp_path / "cam_000007.jpg").write_bytes(b"an earlier run's picture")
     recorder = ImageFolderRecorder(str(tmp_path))
-    recorder.write(Frame(image, 7, 0, "cam"), None, None, True)
+    recorder.write(Delivery(Frame(image, 7, 0, "cam"), None, True))
     assert (tmp_path / "cam_000007.jpg").read_bytes() == b"an earlier run's picture"
     assert cv2.imread(str(tmp_path / "cam_000007-2.jpg")).shape == image.shape
 

@@ -15,11 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
+from camapp.analytics.events import DebounceOptions, Event
+from camapp.analytics.stage import Analytics
 from camapp.config import SnapshotsConfig
 from camapp.errors import OutputError
-from camapp.events import DebounceOptions, EventDetector, EventStream
 from camapp.frames import Frame
 from camapp.inference.model import Model
+from camapp.outputs.base import Delivery
 from camapp.outputs.snapshots import RetentionPolicy, SnapshotSink, StoredFile, plan_retention
 from camapp.results import Results
 from tests.outputs.conftest import wait_until
@@ -82,23 +84,28 @@ def people_frames(detector: Model, people_video: str) -> list[tuple[Frame, Resul
 
 
 def make_sink(folder: Path, **cfg: object) -> SnapshotSink:
-    return SnapshotSink(SnapshotsConfig(dir=str(folder), **cfg), EventStream(EventDetector(DebounceOptions(3)), keep=1000))  # type: ignore[arg-type]
+    return SnapshotSink(SnapshotsConfig(dir=str(folder), **cfg))  # type: ignore[arg-type]
 
 
-def feed(sink: SnapshotSink, frames: list[tuple[Frame, Results]]) -> None:
+def feed(sink: SnapshotSink, frames: list[tuple[Frame, Results]]) -> list[Event]:
+    """What the pipeline does per frame: the analytics stage finds events, the sink gets them with the frame."""
+    analytics, found = Analytics.for_events(DebounceOptions(3)), []
     for frame, results in frames:
-        sink.write(frame, None, results, True)  # what the pipeline's output thread does per frame
+        events = analytics.update(results, time.time())
+        found.extend(events)
+        sink.write(Delivery(frame, results, True, events))
+    return found
 
 
 def test_a_snapshot_is_saved_each_time_the_chosen_label_appears(tmp_path: Path, people_frames: list[tuple[Frame, Results]]) -> None:
     sink = make_sink(tmp_path, labels=["person"])
-    feed(sink, people_frames)
+    events = feed(sink, people_frames)
     sink.close()
-    appeared = [e for e in sink.events.recent if e.type == "appeared" and e.label == "person"]
+    appeared = [e for e in events if e.type == "appeared" and e.label == "person"]
     shots = sink.saved  # in the order they were written
     assert len(appeared) == 2 and sorted(shots) == sorted(p.name for p in tmp_path.iterdir())
     assert all(re.fullmatch(r"snapshot_\d{8}-\d{6}-\d{3}_person(-\d+)?\.jpg", n) for n in shots), shots
-    other = [e for e in sink.events.recent if e.type == "appeared" and e.label != "person"]
+    other = [e for e in events if e.type == "appeared" and e.label != "person"]
     assert other, "the video has other labels too (a tv), which must not trigger snapshots"
     for name, event in zip(shots, appeared, strict=True):
         image = cv2.imread(str(tmp_path / name))

@@ -23,7 +23,7 @@ import pytest
 from camapp.outputs.mqtt import MqttSink
 from camapp.stats import PipelineStats
 from tests.outputs.conftest import DETECTOR, Mosquitto, MqttProbe, wait_until
-from tests.outputs.test_mqtt import mqtt_config, stream
+from tests.outputs.test_mqtt import analytics, mqtt_config
 from tests.outputs.test_web import make_web, parse_metrics
 from tests.service_process import CamappProcess, NotifySocket
 from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames
@@ -197,7 +197,7 @@ def test_a_broker_that_comes_back_during_an_outage_is_told_offline_not_online(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe]
 ) -> None:
     stats = PipelineStats()
-    sink = MqttSink(mqtt_config(mosquitto), stream(), "ssd", stats)  # type: ignore[arg-type]
+    sink = MqttSink(mqtt_config(mosquitto), analytics(), "ssd", stats)  # type: ignore[arg-type]
     try:
         wait_until(sink.connected.is_set, 10, "camapp to connect")
         probe = probe_factory(mosquitto.port, ["camapp/shelf/#"])
@@ -212,6 +212,6 @@ def test_a_broker_that_comes_back_during_an_outage_is_told_offline_not_online(
         assert probe.wait_for("camapp/shelf/source", since=back).json()["state"] == "reconnecting"
         stats.source_changed("ok", 1, None)
         probe.wait_for("camapp/shelf/status", lambda m: m.text == "online", since=back)
-        assert sink.status()["mqtt"]["availability"] == "online"
+        assert sink.report()["mqtt"]["availability"] == "online"
     finally:
         sink.close()

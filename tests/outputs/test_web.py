@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
+from camapp.analytics.events import DebounceOptions
+from camapp.analytics.stage import Analytics
 from camapp.cli import main
 from camapp.errors import EXIT_OUTPUT, OutputError
-from camapp.events import DebounceOptions, EventDetector, EventStream
 from camapp.inference.model import Model
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.pipeline import PipelineOptions
@@ -34,7 +35,7 @@ from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_fra
 LIVE = SourceOptions(realtime=True, loop=True)  # the bottle video as a 30 FPS camera that never ends
 
 
-def make_web(stats: PipelineStats | None = None, events: EventStream | None = None, **options: object) -> WebSink:
+def make_web(stats: PipelineStats | None = None, events: Analytics | None = None, **options: object) -> WebSink:
     opts = WebOptions(port=0, **options)  # type: ignore[arg-type]
     return WebSink(opts, CameraInfo("ssd_mobilenet_v1", "bottle-detection.mp4", 29.8, "shelf"), stats or PipelineStats(), events)
 
@@ -98,8 +99,9 @@ def decode(jpeg: bytes) -> np.ndarray:
 
 def test_the_page_status_and_snapshot_describe_the_live_camera(detector: Model, bottle_video: str) -> None:
     stats = PipelineStats()
-    web = make_web(stats, EventStream(EventDetector()))
-    with running(bottle_video, detector, [web], stats, LIVE):
+    events = Analytics.for_events(DebounceOptions())
+    web = make_web(stats, events)
+    with running(bottle_video, detector, [web], stats, LIVE, analytics=events):
         wait_until(lambda: stats.processed >= 10, 20, "ten processed frames")
         code, headers, page = get(web, "/")
         assert code == 200 and headers["content-type"].startswith("text/html")
@@ -207,8 +209,9 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 def test_metrics_are_prometheus_text_with_frames_latency_labels_and_events(detector: Model, bottle_video: str) -> None:
     stats = PipelineStats()
-    web = make_web(stats, EventStream(EventDetector(DebounceOptions(3))))
-    with running(bottle_video, detector, [web], stats, options=PipelineOptions(mode="file", max_frames=100)) as pipeline:
+    events = Analytics.for_events(DebounceOptions(3))
+    web = make_web(stats, events)
+    with running(bottle_video, detector, [web], stats, options=PipelineOptions(mode="file", max_frames=100), analytics=events) as pipeline:
         wait_until(lambda: finished(pipeline), 60, "100 frames")
         code, headers, body = get(web, "/metrics")
     assert code == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")

@@ -26,12 +26,11 @@ from typing import Any
 import pytest
 
 from camapp.config import load_config
-from camapp.frames import Frame, Image
 from camapp.inference.model import Model
+from camapp.outputs.base import Delivery, SinkBase
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.pipeline import PipelineOptions
-from camapp.results import Results
 from camapp.sources import SourceOptions
 from camapp.stats import PipelineStats
 from tests.outputs.conftest import DETECTOR, free_port, running, wait_until
@@ -276,17 +275,15 @@ def test_http_1_0_may_omit_host_and_http_1_1_may_not(web: WebSink) -> None:
 # -- /healthz while an output is stuck ---------------------------------------------------------------
 
 
-class BlockingSink:
+class BlockingSink(SinkBase):
     """An output whose write() waits while `go` is clear: a disk that froze, then came back."""
-
-    wants_pixels = False
 
     def __init__(self) -> None:
         self.go = threading.Event()
         self.go.set()
         self.blocked = threading.Event()
 
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+    def write(self, item: Delivery) -> None:
         if not self.go.is_set():
             self.blocked.set()
             assert self.go.wait(60)

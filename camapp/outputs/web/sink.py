@@ -13,13 +13,14 @@ from typing import Any
 
 import cv2
 
+from camapp.analytics.stage import Analytics
 from camapp.config import Config, parse_listen
-from camapp.events import EventStream
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, Registry, counter, gauge, per_label, pipeline_metrics
+from camapp.outputs.base import Delivery, ModelChange, SinkBase, overlay_style
 from camapp.outputs.web.broadcast import FrameBroadcaster
 from camapp.outputs.web.server import IDLE_TIMEOUT_S, REQUEST_TIMEOUT_S, HostCheck, Limits, WebApp, WebServer
-from camapp.overlay import Hud, annotate
+from camapp.overlay import Hud, OverlayStyle, render
 from camapp.results import Results
 from camapp.stats import PipelineStats
 
@@ -36,9 +37,7 @@ class WebOptions:
     jpeg_quality: int = 80
     stream_width: int | None = None
     max_clients: int = 32
-    overlay: bool = True
-    hud: bool = True
-    top_k: int = 3
+    style: OverlayStyle = OverlayStyle()
     max_connections: int = 64
     allowed_hosts: tuple[str, ...] = ()
     request_timeout_s: float = REQUEST_TIMEOUT_S  # not config keys: tests shorten them
@@ -50,7 +49,7 @@ class WebOptions:
         assert h.listen is not None
         host, port = parse_listen(h.listen)
         return cls(host, port, h.token, h.stall_seconds, h.stream_fps, h.jpeg_quality, h.stream_width, h.max_clients,
-                   cfg.output.overlay, cfg.output.hud, cfg.model.top_k, h.max_connections, tuple(h.allowed_hosts))
+                   overlay_style(cfg), h.max_connections, tuple(h.allowed_hosts))
 
 
 @dataclass(frozen=True)
@@ -67,21 +66,21 @@ def load_page() -> bytes:
     return resources.files("camapp.outputs.web").joinpath("page.html").read_bytes()
 
 
-class WebSink:
-    wants_pixels = False  # the encoder thread draws the overlay itself, and only when someone watches
+class WebSink(SinkBase):
+    # wants_pixels stays False: the encoder thread draws the overlay itself, and only when someone watches.
 
     def __init__(
         self,
         options: WebOptions,
         info: CameraInfo,
         stats: PipelineStats,
-        events: EventStream | None = None,
+        analytics: Analytics | None = None,
         registry: Registry | None = None,
     ) -> None:
         self.options = options
         self.info = info
         self.stats = stats
-        self.events = events
+        self.analytics = analytics
         self.registry = registry or Registry()
         self.status_extras: list[Callable[[], dict[str, Any]]] = []  # other outputs' state (mqtt, ...)
         self.latest: Results | None = None
@@ -106,13 +105,16 @@ class WebSink:
             log.warning("the web view is open to the network without a token: set http.token or CAMAPP_HTTP_TOKEN")
 
     # -- the pipeline side ----------------------------------------------------------------
-    def write(self, frame: Frame, annotated: Image | None, results: Results | None, fresh: bool) -> None:
+    @property
+    def name(self) -> str:
+        return f"web view {self.server.url}"
+
+    def write(self, item: Delivery) -> None:
+        frame, annotated, results, fresh = item.frame, item.annotated, item.results, item.fresh
         if results is not None and fresh:
             self.latest = results
             with self._lock:
                 self._totals.update(results.labels)
-            if self.events is not None:
-                self.events.events_for(results, fresh, time.time())  # keeps the page's event list moving
         self.broadcaster.offer(frame, annotated, results)
 
     def _render(self, frame: Frame, annotated: Image | None, results: Results | None) -> Image:
@@ -120,8 +122,8 @@ class WebSink:
         o = self.options
         image = annotated
         if image is None:
-            hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms) if o.hud else None
-            image = annotate(frame.image, results, hud, o.top_k) if o.overlay else frame.image
+            hud = Hud(self.stats.capture_fps(), self.stats.inference_fps(), self.stats.last_inference_ms)
+            image = render(frame.image, results, o.style, hud)
         if o.stream_width and image.shape[1] > o.stream_width:
             h = round(image.shape[0] * o.stream_width / image.shape[1])
             image = cv2.resize(image, (o.stream_width, h), interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
@@ -153,9 +155,9 @@ class WebSink:
             body.update(status="outputs_stuck", reason=f"output {stuck[0]} busy with one item for {stuck[1]:.0f} s")
         return body["status"] == "ok", body
 
-    def model_changed(self, name: str) -> None:
-        """After a SIGHUP reload the page names the model now running (one attribute swap: no lock)."""
-        self.info = replace(self.info, model=name)
+    def model_changed(self, change: ModelChange) -> None:
+        """After a model change the page names the model now running (one attribute swap: no lock)."""
+        self.info = replace(self.info, model=change.name)
 
     def status(self) -> dict[str, Any]:
         s = self.stats.summary()
@@ -181,8 +183,8 @@ class WebSink:
             "results": results.to_dict() if results else None,
             "viewers": self.broadcaster.viewers,
         }
-        if self.events is not None:
-            state = self.events.state()
+        if self.analytics is not None and self.analytics.enabled:
+            state = self.analytics.state
             out["counts"] = state.counts
             out["top_class"] = state.top_class
             out["events"] = [e.to_dict() for e in reversed(state.recent)]
@@ -204,8 +206,8 @@ class WebSink:
             counter("camapp_http_frames_skipped_total", "Stream frames slow viewers skipped for a newer one.", c.client_skipped),
             counter("camapp_output_errors_total", "Items an output failed to deliver.", c.errors, output="web"),
         ]
-        if self.events is not None:
-            state = self.events.state()
+        if self.analytics is not None and self.analytics.enabled:
+            state = self.analytics.state
             out.append(per_label("camapp_objects", "Debounced number of objects of each label in view now.", "gauge", state.counts))
             m = counter("camapp_events_total", "Change events emitted, by type.")
             for kind in ("appeared", "left", "count", "class_changed"):

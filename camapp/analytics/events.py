@@ -8,13 +8,13 @@ processed frames AND `min_seconds` of capture time; a blip shorter than that is 
 
 Presence and count are debounced separately, so "2, 3, 2, 3 bottles" never says "bottles left"
 and a person who stays while a second one walks past yields one appeared and one left, not a storm.
-Time comes from Results.timestamp_ns (capture time), so tests replay exact sequences.
+Time comes from Results.timestamp_ns (capture time), so tests replay exact sequences. The
+analytics stage (camapp.analytics.stage) runs the detector once per fresh result.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -98,6 +98,11 @@ class EventDetector:
     _states: dict[str, _LabelState] = field(default_factory=dict)
     _top: Debounced[str | None] | None = None
 
+    def reset(self) -> None:
+        """Forget every label and the top class (a model change: its labels are another world)."""
+        self._states.clear()
+        self._top = None
+
     def update(self, results: Results, wall_time: float) -> list[Event]:
         if results.summary == "top_class":
             return self._update_class(results, wall_time)
@@ -159,45 +164,3 @@ class EventDetector:
         score = top[1] if top is not None else None
         r = results
         return [Event("class_changed", change[1], 1, change[0], r.frame_index, r.timestamp_ns, r.source_id, wall_time, score)]
-
-
-class EventStream:
-    """One detector shared by every output that needs events, whatever order they run in.
-
-    Each sink asks for the events of the Results it was handed; the first to ask runs the detector,
-    the others get the same list (results are compared by identity: one object per inference).
-    It also keeps the last few events and per-type totals for the web page and /metrics; other
-    threads (HTTP handlers, the MQTT network thread) read those through state(), under the lock.
-    """
-
-    def __init__(self, detector: EventDetector, keep: int = 20) -> None:
-        self.detector = detector
-        self.recent: deque[Event] = deque(maxlen=keep)
-        self.totals: Counter[str] = Counter()
-        self._last: Results | None = None
-        self._last_events: list[Event] = []
-        self._lock = threading.Lock()
-
-    def events_for(self, results: Results | None, fresh: bool, wall_time: float) -> list[Event]:
-        if results is None or not fresh:
-            return []
-        with self._lock:
-            if results is not self._last:
-                self._last = results
-                self._last_events = self.detector.update(results, wall_time)
-                self.recent.extend(self._last_events)
-                self.totals.update(e.type for e in self._last_events)
-            return self._last_events
-
-    def state(self) -> StreamState:
-        """A consistent copy for readers on other threads."""
-        with self._lock:
-            return StreamState(self.detector.counts(), self.detector.top_class, list(self.recent), dict(self.totals))
-
-
-@dataclass(frozen=True)
-class StreamState:
-    counts: dict[str, int]  # debounced objects per label in view now (0 for labels that left)
-    top_class: str | None  # classifiers: the debounced top class
-    recent: list[Event]  # oldest first
-    totals: dict[str, int]  # events so far, by type

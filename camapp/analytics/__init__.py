@@ -1,0 +1,1 @@
+"""What results mean over time: change events now, tracks and zones next (see stage.py)."""
