@@ -17,9 +17,9 @@ import os
 import sys
 import time
 
+from camapp.app import model_options
 from camapp.bench.measure import machine, rss_mb
 from camapp.bench.variants import BenchSink, MjpegClient, web_sink
-from camapp.app import model_options
 from camapp.config import load_config
 from camapp.inference.model import Model
 from camapp.pipeline import Pipeline, PipelineOptions

@@ -32,6 +32,7 @@ from camapp.models.sidecar import apply_sidecar, check_input_size
 from camapp.outputs.base import Sink, overlay_style
 from camapp.sources import SourceOptions
 from camapp.sources.base import Source
+from camapp.sources.status import SourceStatus
 from camapp.stats import PipelineStats
 
 log = logging.getLogger("camapp")
@@ -112,6 +113,7 @@ class OutputContext:
     stats: PipelineStats
     analytics: Analytics
     stop: threading.Event
+    source_status: SourceStatus = field(default_factory=SourceStatus)  # the reconnecting source's state
     built: list[Sink] = field(default_factory=list)  # the outputs built so far, in OUTPUTS order
 
 
@@ -143,7 +145,7 @@ def _events_file(ctx: OutputContext) -> Sink:
 def _mqtt(ctx: OutputContext) -> Sink:
     from camapp.outputs.mqtt import MqttSink
 
-    return MqttSink(ctx.cfg.mqtt, ctx.analytics, model_name(ctx.cfg), ctx.stats, overlay_style(ctx.cfg))
+    return MqttSink(ctx.cfg.mqtt, ctx.analytics, model_name(ctx.cfg), ctx.source_status, overlay_style(ctx.cfg))
 
 
 def _snapshots(ctx: OutputContext) -> Sink:
@@ -164,7 +166,7 @@ def _web(ctx: OutputContext) -> Sink:
     for other in ctx.built:  # built before it (OUTPUTS order): their metrics and status join the page's
         registry.add(other.metrics)
     info = CameraInfo(model_name(cfg), source.source_id, source.fps, cfg.mqtt.camera or socket.gethostname())
-    web = WebSink(WebOptions.from_config(cfg), info, ctx.stats, ctx.analytics, registry)
+    web = WebSink(WebOptions.from_config(cfg), info, ctx.stats, ctx.analytics, registry, ctx.source_status)
     web.status_extras.extend(other.report for other in ctx.built)
     return web
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from camapp.sources.status import SourceState
 from camapp.stats import LatencyHistogram, PipelineStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -78,8 +79,9 @@ def histogram_seconds(name: str, help: str, hist: LatencyHistogram, bounds_s: It
     return m
 
 
-def pipeline_metrics(stats: PipelineStats, now: float | None = None) -> list[Metric]:
+def pipeline_metrics(stats: PipelineStats, source: SourceState | None = None, now: float | None = None) -> list[Metric]:
     now = time.monotonic() if now is None else now
+    source = source or SourceState()
     last = stats.last_frame_at
     return [
         counter("camapp_frames_read_total", "Frames read from the source.", stats.frames_read),
@@ -95,9 +97,9 @@ def pipeline_metrics(stats: PipelineStats, now: float | None = None) -> list[Met
         histogram_seconds("camapp_latency_seconds", "From frame capture to its results.", stats.latency),
         gauge("camapp_uptime_seconds", "Seconds since the pipeline started.", round(now - stats.started, 3)),
         gauge("camapp_source_up", "1 while the source delivers, 0 while a lost live source is being reopened.",
-              int(stats.source_state == "ok")),
+              int(source.up)),
         counter("camapp_source_reconnects_total", "Times a lost live source was reopened and delivered frames again.",
-                stats.reconnects),
+                source.reconnects),
     ]
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from camapp import early_signals
 from camapp.outputs.base import Delivery, SinkBase
+from camapp.sources.status import SourceState, SourceStatus
 from camapp.stats import PipelineStats
 
 if TYPE_CHECKING:
@@ -148,18 +149,19 @@ def rss_mb() -> float | None:
         return None
 
 
-def stats_line(stats: PipelineStats, previous: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+def stats_line(stats: PipelineStats, previous: dict[str, Any] | None, source: SourceState | None = None) -> tuple[str, dict[str, Any]]:
     """One line for the log (and STATUS=), with counts over the last interval and since start."""
     s = stats.summary()
     now = {"read": s.frames_read, "processed": s.processed, "skipped": s.skipped, "t": s.seconds}
     prev = previous or {"read": 0, "processed": 0, "skipped": 0, "t": 0.0}
     span = max(1e-9, now["t"] - prev["t"])
     mem = rss_mb()
+    source = source or SourceState()
     line = (
         f"{(now['processed'] - prev['processed']) / span:.1f} fps inferred, {stats.capture_fps():.1f} fps captured; "
         f"last {span:.0f} s: {now['processed'] - prev['processed']} processed, {now['skipped'] - prev['skipped']} skipped; "
         f"total {s.processed} processed, {s.skipped} skipped; inference p50 {s.inference_p50_ms:.1f} ms, p95 {s.inference_p95_ms:.1f} ms; "
-        f"source {stats.source_state}, {stats.reconnects} reconnects" + (f"; memory {mem:.0f} MB" if mem is not None else "")
+        f"source {source.state}, {source.reconnects} reconnects" + (f"; memory {mem:.0f} MB" if mem is not None else "")
     )
     return line, now
 
@@ -167,8 +169,10 @@ def stats_line(stats: PipelineStats, previous: dict[str, Any] | None) -> tuple[s
 class StatsReporter:
     """Logs one stats line every `interval` seconds and mirrors it into systemd's STATUS=."""
 
-    def __init__(self, stats: PipelineStats, interval: float, notifier: Notifier, stop: threading.Event) -> None:
+    def __init__(self, stats: PipelineStats, interval: float, notifier: Notifier, stop: threading.Event,
+                 source: SourceStatus | None = None) -> None:
         self.stats = stats
+        self.source = source or SourceStatus()
         self.interval = interval
         self.notifier = notifier
         self.stop = stop
@@ -180,7 +184,7 @@ class StatsReporter:
             self.thread.start()
 
     def report(self) -> str:
-        line, self._previous = stats_line(self.stats, self._previous)
+        line, self._previous = stats_line(self.stats, self._previous, self.source.current)
         log.info("stats: %s", line)
         self.notifier.status(line)
         return line
@@ -252,7 +256,8 @@ class ServiceContext:
         self.stats = stats
         self.stop = stop
         self.notifier = notifier or Notifier()
-        self.reporter = StatsReporter(stats, cfg.service.stats_interval, self.notifier, stop)
+        self.source_status = SourceStatus()  # written by the reconnecting source, read by the outputs
+        self.reporter = StatsReporter(stats, cfg.service.stats_interval, self.notifier, stop, self.source_status)
         self.reload_fn: Callable[[], str] | None = None
         # Installed first thing: SIGHUP's default action would kill the process while the model loads.
         self.reloader = Reloader(self._reload, self.notifier, stop)
@@ -267,7 +272,7 @@ class ServiceContext:
         if not (s.reconnect and first.is_live):
             return first
         options = ReconnectOptions(s.stall_timeout, s.reconnect_min, s.reconnect_max)
-        return ReconnectingSource(make, options, self.stop, self.stats, on_state=self._source_state)
+        return ReconnectingSource(make, options, self.stop, self.stats, on_state=self._source_state, status=self.source_status)
 
     def _source_state(self, _state: str, text: str) -> None:
         self.notifier.status(text)

@@ -137,20 +137,12 @@ class PipelineStats:
         # store per frame, no lock (a reader sees the old or the new value). None until it starts.
         self.last_output_at: float | None = None
         self._watched: list[tuple[BusyOutput, float]] = []
-        # Written by sources.reconnect.ReconnectingSource; read by status pages, MQTT and the log.
-        self.source_state: str = "ok"  # "ok" | "reconnecting"
-        self.reconnects = 0  # times a lost live source was opened again and delivered frames
-        self.source_lost_at: float | None = None  # time.monotonic() when the current outage began
         self.unreadable = 0  # frames the source could not decode or delivered broken, skipped
         self.not_delivered = 0  # processed frames the outputs never got (live mode: they fell behind)
 
     def frames_unreadable(self, n: int = 1) -> None:
         with self._lock:
             self.unreadable += n
-
-    def source_changed(self, state: str, reconnects: int, lost_at: float | None) -> None:
-        with self._lock:
-            self.source_state, self.reconnects, self.source_lost_at = state, reconnects, lost_at
 
     def frame_read(self) -> None:
         now = time.monotonic()

@@ -135,6 +135,7 @@ def people_results(models_dir: Path, videos_dir: Path) -> list[Results]:
     return out
 
 
+@pytest.mark.slow
 def test_people_walking_in_and_out_give_appeared_and_left_in_turn(people_results: list[Results]) -> None:
     detector = EventDetector(DebounceOptions(min_frames=3), frozenset({"person"}))
     events = [(e.type, e.frame_index) for r in people_results for e in detector.update(r, 0.0)]
@@ -157,6 +158,7 @@ def test_longer_debouncing_gives_fewer_events_on_a_flickering_label(people_resul
     assert raw <= frame_changes * 2
 
 
+@pytest.mark.slow
 def test_the_cli_writes_only_change_events_and_snapshots(models_dir: Path, videos_dir: Path, tmp_path: Path) -> None:
     shots = tmp_path / "shots"
     proc = subprocess.run(

@@ -127,6 +127,7 @@ print(json.dumps({"written": written, "error": error, "again": again, "played": 
 """
 
 
+@pytest.mark.slow
 def test_a_recording_stops_before_the_disk_is_full_what_it_saved_plays_and_it_resumes_in_a_new_file(
     tmp_path: Path, videos_dir: Path
 ) -> None:
@@ -208,6 +209,7 @@ class TwoClips:
             part.close()
 
 
+@pytest.mark.slow
 def test_a_frame_size_that_changes_mid_run_is_inferred_and_recorded_at_the_first_size(
     tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:
@@ -232,6 +234,7 @@ def test_a_frame_size_that_changes_mid_run_is_inferred_and_recorded_at_the_first
     assert len(shapes) == 160 and set(shapes) == {(480, 640)}, "one video, one frame size: later frames are resized"
 
 
+@pytest.mark.slow
 def test_a_stream_back_in_another_resolution_keeps_running_and_recording(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     bottle = encode_jpegs(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 24))  # 640x360
     asl = encode_jpegs(read_video_frames(str(videos_dir / "asl_gestures_book.mkv"), 24))  # 640x480
@@ -260,6 +263,7 @@ def test_a_stream_back_in_another_resolution_keeps_running_and_recording(tmp_pat
     assert ok and first.shape[:2] == (360, 640)
 
 
+@pytest.mark.slow
 def test_broken_jpegs_in_a_live_stream_do_not_stop_the_run(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     good = encode_jpegs(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 10))
     garbage = [good[0][:3000], b"\xff\xd8" + bytes(range(256)) * 8, b"<html>502 Bad Gateway</html>"]

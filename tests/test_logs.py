@@ -10,6 +10,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from camapp.logs import quiet_native_logs
 from tests.outputs.test_web import parse_metrics
 from tests.sources.mjpeg_server import MjpegServer, closed_port, encode_jpegs, read_video_frames
@@ -53,6 +55,7 @@ def corrupt_stream(videos_dir) -> list[bytes]:
     return [frame for jpeg in good for frame in (jpeg, *garbage)]
 
 
+@pytest.mark.slow
 def test_corrupt_jpegs_in_a_stream_print_nothing_and_are_counted_in_metrics(videos_dir) -> None:
     port = closed_port()
     with MjpegServer(corrupt_stream(videos_dir), fps=30, repeat=True) as camera:

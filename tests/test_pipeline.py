@@ -372,6 +372,7 @@ def test_switching_from_a_detector_to_a_classifier_forgets_the_counts(videos_dir
 
 
 # -- output progress (what /healthz reads) ------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("live", [True, False])
 def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not(frames, live):
     go, blocked = threading.Event(), threading.Event()

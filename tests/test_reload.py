@@ -50,6 +50,7 @@ def reload_and_wait(proc: CamappProcess, notify: NotifySocket, results: Path) ->
     return len(json_lines(results))
 
 
+@pytest.mark.slow
 def test_a_corrupt_model_on_reload_keeps_the_old_one_running(running: tuple[CamappProcess, NotifySocket, Path, Path]) -> None:
     proc, notify, config, results = running
     model = Path(config.read_text().split("name: ")[1].split("\n")[0])
@@ -77,6 +78,7 @@ def test_a_reload_with_a_new_model_swaps_it_in_without_a_restart(
     assert "now running" in proc.log() and DETECTOR in proc.log()
 
 
+@pytest.mark.slow
 def test_a_broken_config_on_reload_names_its_line_and_changes_nothing(running: tuple[CamappProcess, NotifySocket, Path, Path]) -> None:
     proc, notify, config, results = running
     config.write_text(config.read_text() + "model:\n  threads: [\n")

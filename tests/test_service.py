@@ -95,6 +95,7 @@ def test_the_watchdog_sink_pings_at_half_the_interval_as_frames_pass(notify: Not
     assert sink.pings == 2
 
 
+@pytest.mark.slow
 def test_the_watchdog_sink_holds_back_pings_while_a_background_output_is_stuck(
     notify: NotifySocket, bottle_frame: object, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,6 +153,7 @@ def bottle_frame(videos_dir: Path) -> object:
 # -- camapp run as a service ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_is_ready_pings_while_frames_flow_and_stops_cleanly_on_sigterm(
     notify: NotifySocket, tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:
@@ -188,6 +190,7 @@ def test_run_is_ready_pings_while_frames_flow_and_stops_cleanly_on_sigterm(
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_watchdog_pings_stop_while_the_stream_stalls_and_resume_after(
     notify: NotifySocket, tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:
@@ -218,6 +221,7 @@ def test_watchdog_pings_stop_while_the_stream_stalls_and_resume_after(
     assert proc.log().count("stopped delivering frames") == 1, proc.log()
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_a_recorded_video_that_plays(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     video, results = tmp_path / "recorded.mp4", tmp_path / "results.jsonl"
     proc = CamappProcess(
@@ -256,6 +260,7 @@ def test_sigterm_leaves_a_recorded_video_that_plays(tmp_path: Path, videos_dir: 
 # -- logs -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_under_systemd_logs_carry_syslog_priorities_and_no_timestamps(tmp_path: Path, videos_dir: Path, models_dir: Path) -> None:
     env = {"INVOCATION_ID": "0123456789abcdef0123456789abcdef"}
     proc = CamappProcess(

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     source.open()
     sinks: list[Sink] = []
     try:
-        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop)))
+        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status)))
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, overlay_style(cfg))
         pipeline = Pipeline(source, model, sinks, options, stop, stats, analytics, controls)

@@ -45,7 +45,7 @@ from camapp.outputs.mqtt_source import SourceAvailability
 from camapp.outputs.threaded import BackgroundWorker
 from camapp.overlay import OverlayStyle, render
 from camapp.results import Results, SummaryKind
-from camapp.stats import PipelineStats
+from camapp.sources.status import SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class MqttSink(SinkBase):
         cfg: MqttConfig,
         analytics: Analytics,
         model: str = "",
-        stats: PipelineStats | None = None,
+        source: SourceStatus | None = None,
         style: OverlayStyle | None = None,
     ) -> None:
         assert cfg.host is not None
@@ -108,7 +108,7 @@ class MqttSink(SinkBase):
         self._summary: SummaryKind | None = None  # how the running model's results are summarised
         self._was_failing = False
         # Before the client: paho's on_connect uses it as soon as loop_start() runs.
-        self.source = SourceAvailability(stats, self.status_topic, f"{self.base}/source", self._publish_retained, self.connected)
+        self.source = SourceAvailability(source, self.status_topic, f"{self.base}/source", self._publish_retained, self.connected)
         self.client = self._make_client()
         self.worker: BackgroundWorker[Message | SnapshotJob] = BackgroundWorker("mqtt", self._deliver, cfg.queue)
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive)

@@ -3,7 +3,7 @@
 A USB camera that is unplugged, a network stream that drops and a Pi camera that stops answering
 all look the same from here: read() returns None, raises, or simply blocks. ReconnectingSource
 wraps any live Source and turns each of those into one log line, a state the status page and MQTT
-can show (PipelineStats.source_state / reconnects), and new tries with capped exponential backoff,
+can show (camapp.sources.status: state and reconnects), and new tries with capped exponential backoff,
 while the pipeline keeps waiting in read() as if the camera were merely slow.
 
 Each try runs in a session thread that owns its source until it closes it: a read that blocks
@@ -25,6 +25,7 @@ import numpy as np
 from camapp.errors import SourceError
 from camapp.frames import Frame, Size
 from camapp.sources.base import Source
+from camapp.sources.status import SourceState, SourceStatus
 from camapp.stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -132,12 +133,14 @@ class ReconnectingSource:
         stop: threading.Event | None = None,
         stats: PipelineStats | None = None,
         on_state: StateCallback | None = None,
+        status: SourceStatus | None = None,
     ) -> None:
         self.factory = factory  # builds a fresh, unopened inner source for every try
         self.options = options or ReconnectOptions()
         self.stop = stop or threading.Event()
-        self.stats = stats
+        self.stats = stats  # counts frames it had to skip as unreadable
         self.on_state = on_state
+        self.status = status or SourceStatus()  # what it tells the page, /metrics and MQTT
         self._first: Source | None = factory()
         self.source_id = self._first.source_id
         self._current: Source = self._first
@@ -299,8 +302,7 @@ class ReconnectingSource:
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        if self.stats is not None:
-            self.stats.source_changed(state, self.reconnects, self._lost_at)
+        self.status.changed(SourceState("ok" if state == "ok" else "reconnecting", self.reconnects, self._lost_at))
 
     def _notify(self, text: str) -> None:
         if self.on_state is not None:

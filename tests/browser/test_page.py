@@ -42,6 +42,7 @@ def camapp_web(models_dir: Path, videos_dir: Path, tmp_path: Path) -> Iterator[s
         log.close()
 
 
+@pytest.mark.slow
 def test_chromium_shows_the_live_annotated_stream_and_status_updates(camapp_web: str, tmp_path: Path) -> None:
     browser = Browser(tmp_path / "profile")
     try:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.browser.cdp import Browser
 from tests.outputs.test_source_outage import CLASSIFIER, FAST_RECONNECT, Http
 from tests.service_process import CamappProcess, wait_until
 from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames
 
 
+@pytest.mark.slow
 def test_the_header_shows_reconnecting_while_the_stream_is_lost_and_the_reconnect_after(
     tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:

@@ -90,6 +90,7 @@ def record_until_killed(path: Path, video: Path, frames: int) -> int:
     return written
 
 
+@pytest.mark.slow
 def test_chromium_plays_recordings_whole_and_killed_but_not_opencvs_mp4v(served: tuple[str, Path], videos_dir: Path) -> None:
     url, folder = served
     record(folder / "whole.mp4", videos_dir / "bottle-detection.mp4")

@@ -29,6 +29,7 @@ def image_set(tmp_path, images_dir):
     return root
 
 
+@pytest.mark.slow
 def test_bench_models_reports_latency_size_and_accuracy_as_table_csv_json_and_plot(tmp_path, image_set):
     out_csv, out_json, plot = tmp_path / "m.csv", tmp_path / "m.json", tmp_path / "plot.png"
     result = run_camapp(
@@ -89,6 +90,7 @@ def test_bench_models_takes_a_tflite_path_and_finds_its_labels_through_the_manif
     assert row["top5"] is not None and row["top5"] >= 0.8 and row["published_top1"] == 66.1
 
 
+@pytest.mark.slow
 def test_bench_pipeline_measures_all_variants_in_one_run_and_never_misattributes_results(tmp_path, videos_dir):
     out = tmp_path / "p.json"
     result = run_camapp(
@@ -161,6 +163,7 @@ def picked_line(stderr: str) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_without_ids_it_benches_every_model_in_the_mirror_classifiers_and_detectors(tmp_path, models_dir):
     result = run_camapp(
         "bench", "models", *QUICK, "--json", "-", env={"XDG_CACHE_HOME": str(tmp_path), "CAMAPP_MODEL_MIRROR": str(models_dir)}

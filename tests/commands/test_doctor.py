@@ -116,6 +116,7 @@ def _doctor_is_registered() -> bool:
     return "doctor" in sub.choices
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _doctor_is_registered(), reason="'doctor' is not registered in camapp/cli.py yet")
 def test_camapp_doctor_from_the_command_line() -> None:
     result = run_camapp("doctor")

@@ -6,6 +6,7 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.commands.conftest import assert_one_line_error, run_camapp
 
@@ -74,6 +75,7 @@ def test_classify_leaves_out_classes_that_would_read_zero(images_dir, models_dir
     assert all(c["score"] >= 0.005 for c in classes)
 
 
+@pytest.mark.slow
 def test_a_model_file_the_manifest_knows_gets_its_labels_without_labels_flag(images_dir, models_dir):
     # The detector has no labels inside; it is the manifest's ssd_mobilenet_v1_coco_quant byte for byte.
     detect = run_camapp(
@@ -98,6 +100,7 @@ def test_a_sidecar_beside_a_known_model_file_still_wins_over_the_manifest(images
     assert [d["label"] for d in result.json_lines[0]["detections"]] == ["shelf cat"]
 
 
+@pytest.mark.slow
 def test_classify_save_and_run_save_draw_the_same_classes(images_dir, models_dir, tmp_path):
     image = str(images_dir / "cat.bmp")  # an unsure answer: several classes worth drawing
     model = str(models_dir / "mobilenet_v1_0.25_128_quant.tflite")

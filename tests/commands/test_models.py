@@ -54,6 +54,7 @@ def test_list_shows_every_model_with_its_facts(camapp):
         assert any(ln.split()[0] == model_id for ln in lines[1:] if ln.strip()), model_id
 
 
+@pytest.mark.slow
 def test_list_json_marks_what_is_cached(camapp, http_mirror, monkeypatch):
     monkeypatch.setenv("CAMAPP_MODEL_MIRROR", http_mirror.url)
     assert camapp("models", "pull", V1).code == 0
@@ -83,6 +84,7 @@ def test_list_shows_which_models_a_folder_mirror_holds(camapp, models_dir, monke
     assert ssd["cached"] is None  # read in place, not copied
 
 
+@pytest.mark.slow
 def test_list_asks_an_http_mirror_without_downloading(camapp, http_mirror, monkeypatch, tmp_path):
     monkeypatch.setenv("CAMAPP_MODEL_MIRROR", http_mirror.url)
     rows = {r["id"]: r for r in json.loads(camapp("models", "list", "--json").stdout)}
@@ -285,6 +287,7 @@ def test_pull_and_verify_need_known_ids(camapp, args):
 # ---- end to end: run --backbone through the HTTP mirror -----------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("backbone", "file"),
     [("v1", "mobilenet_v1_0.75_192_quant.tflite"), ("v2", "mobilenet_v2_1.0_224_quant.tflite"), ("v3", "v3-small_224_1.0_uint8.tflite")],

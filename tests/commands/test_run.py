@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import cv2
+import pytest
 
 from tests.commands.conftest import assert_one_line_error, run_camapp
 from tests.conftest import REPO
@@ -20,6 +21,7 @@ FAKE_SITE = REPO / "tests" / "fakes" / "fake_site"  # the fake picamera2, import
 BOTTLE_FRAMES = 1189  # decodable frames in bottle-detection.mp4 (VIDEOS.md)
 
 
+@pytest.mark.slow
 def test_run_headless_on_a_video_writes_every_frame_as_json_and_video(videos_dir, tmp_path):
     out_json = tmp_path / "results.jsonl"
     out_video = tmp_path / "annotated.mp4"
@@ -107,6 +109,7 @@ def test_run_on_a_video_with_save_to_a_folder_keeps_one_image_per_frame(videos_d
     assert names == [f"asl_gestures_book_{i:06d}.jpg" for i in range(5)]
 
 
+@pytest.mark.slow
 def test_save_or_output_into_a_folder_that_cannot_be_written_fails_at_start_with_exit_5(videos_dir):
     video = str(videos_dir / "bottle-detection.mp4")
     # /proc refuses new files even to root, like a read-only card or someone else's folder.

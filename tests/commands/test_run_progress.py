@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.commands.conftest import run_camapp
 from tests.terminal import run_in_terminal, screen_lines
 
@@ -16,6 +18,7 @@ def run_args(videos_dir) -> list[str]:  # type: ignore[no-untyped-def]
     return ["run", "--source", source, "--model", "mobilenet_v1_0.25_128_quant", "--realtime", "--max-frames", "45"]
 
 
+@pytest.mark.slow
 def test_a_file_run_on_a_terminal_shows_frames_of_total_fps_and_eta_then_erases_it(videos_dir):
     result = run_in_terminal(*run_args(videos_dir))
     assert result.code == 0, result.screen
@@ -30,6 +33,7 @@ def test_a_file_run_on_a_terminal_shows_frames_of_total_fps_and_eta_then_erases_
     assert result.screen.index("frames read 45") > result.screen.rindex("frame/s")
 
 
+@pytest.mark.slow
 def test_a_file_run_into_a_pipe_writes_no_progress_at_all(videos_dir):
     result = run_camapp(*run_args(videos_dir))
     assert result.code == 0, result.stderr

@@ -298,6 +298,7 @@ def fake_venv_under(directory: Path) -> Path:
     return venv
 
 
+@pytest.mark.slow
 def test_install_from_a_venv_under_tmp_is_refused_with_the_hidden_path_the_setting_and_the_fix(tmp_path: Path) -> None:
     skip_unless_under_tmp(tmp_path)
     venv = fake_venv_under(tmp_path)
@@ -368,6 +369,7 @@ def test_install_writes_the_unit_and_a_starter_config_that_checks_out(
     assert removed.code == 0 and not (tmp_path / "camapp.service").exists() and config.exists()
 
 
+@pytest.mark.slow
 def test_instances_share_one_template_which_goes_with_the_last_enabled_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], sandbox_not_checked: None
 ) -> None:

@@ -46,6 +46,7 @@ def analytics(frames: int = 3) -> Analytics:
     return Analytics.for_events(DebounceOptions(frames))
 
 
+@pytest.mark.slow
 def test_events_counts_availability_and_discovery_reach_the_broker(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe], detector: Model, bottle_video: str
 ) -> None:
@@ -108,6 +109,7 @@ def test_the_last_will_says_offline_when_camapp_is_killed(
     assert retained.retain and retained.text == "offline"
 
 
+@pytest.mark.slow
 def test_a_broker_outage_never_stops_the_pipeline_and_mqtt_resumes_after_it(
     mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe], detector: Model, bottle_video: str
 ) -> None:
@@ -141,6 +143,7 @@ def test_a_broker_outage_never_stops_the_pipeline_and_mqtt_resumes_after_it(
     assert sink.connects >= 2
 
 
+@pytest.mark.slow
 def test_a_broker_that_is_down_from_the_start_is_retried_without_holding_anything_up(
     tmp_path: Path, detector: Model, bottle_video: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -185,6 +188,7 @@ def tls_broker(tmp_path: Path) -> tuple[Mosquitto, dict[str, Path]]:
     broker.stop()
 
 
+@pytest.mark.slow
 def test_tls_with_a_password_from_the_environment(
     tls_broker: tuple[Mosquitto, dict[str, Path]], probe_factory: Callable[..., MqttProbe], caplog: pytest.LogCaptureFixture
 ) -> None:

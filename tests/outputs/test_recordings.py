@@ -49,6 +49,7 @@ def digest(path: Path) -> str:
 # -- a crash ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["annotated.mp4", "annotated.mkv"])
 def test_a_recording_killed_with_sigkill_plays_nearly_every_frame_processed_before_the_kill(
     name: str, tmp_path: Path, videos_dir: Path, models_dir: Path
@@ -73,6 +74,7 @@ def test_a_recording_killed_with_sigkill_plays_nearly_every_frame_processed_befo
 # -- a restart -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_run_with_the_same_names_writes_new_numbered_files_and_leaves_the_first_alone(
     tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:
@@ -227,6 +229,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_a_run_that_fills_the_disk_leaves_no_part_files_no_broken_clip_and_no_half_line(
     tmp_path: Path, videos_dir: Path, models_dir: Path
 ) -> None:

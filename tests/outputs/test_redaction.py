@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.outputs.conftest import Mosquitto, MqttProbe, free_port
 from tests.sources.mjpeg_server import MjpegServer, closed_port, encode_jpegs, read_video_frames
 
@@ -22,6 +24,7 @@ def _get(url: str) -> str:
         return response.read().decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_password_in_the_source_url_is_in_no_output(videos_dir, tmp_path: Path, mosquitto: Mosquitto) -> None:
     jpegs = encode_jpegs(read_video_frames(str(videos_dir / "bottle-detection.mp4"), 30))
     http_port = free_port()

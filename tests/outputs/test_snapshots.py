@@ -97,6 +97,7 @@ def feed(sink: SnapshotSink, frames: list[tuple[Frame, Results]]) -> list[Event]
     return found
 
 
+@pytest.mark.slow
 def test_a_snapshot_is_saved_each_time_the_chosen_label_appears(tmp_path: Path, people_frames: list[tuple[Frame, Results]]) -> None:
     sink = make_sink(tmp_path, labels=["person"])
     events = feed(sink, people_frames)

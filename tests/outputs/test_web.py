@@ -28,6 +28,7 @@ from camapp.inference.model import Model
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.pipeline import PipelineOptions
 from camapp.sources import SourceOptions
+from camapp.sources.status import SourceStatus
 from camapp.stats import PipelineStats
 from tests.outputs.conftest import finished, running, wait_until
 from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_frames
@@ -35,9 +36,12 @@ from tests.sources.mjpeg_server import MjpegServer, encode_jpegs, read_video_fra
 LIVE = SourceOptions(realtime=True, loop=True)  # the bottle video as a 30 FPS camera that never ends
 
 
-def make_web(stats: PipelineStats | None = None, events: Analytics | None = None, **options: object) -> WebSink:
+def make_web(
+    stats: PipelineStats | None = None, events: Analytics | None = None, source: SourceStatus | None = None, **options: object
+) -> WebSink:
     opts = WebOptions(port=0, **options)  # type: ignore[arg-type]
-    return WebSink(opts, CameraInfo("ssd_mobilenet_v1", "bottle-detection.mp4", 29.8, "shelf"), stats or PipelineStats(), events)
+    info = CameraInfo("ssd_mobilenet_v1", "bottle-detection.mp4", 29.8, "shelf")
+    return WebSink(opts, info, stats or PipelineStats(), events, source=source)
 
 
 def get(web: WebSink, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
@@ -134,6 +138,7 @@ def test_the_stream_is_encoded_once_and_the_same_jpegs_go_to_every_viewer(detect
     assert encoded < 3 * 12
 
 
+@pytest.mark.slow
 def test_nothing_is_drawn_or_encoded_while_nobody_watches(detector: Model, bottle_video: str) -> None:
     stats = PipelineStats()
     web = make_web(stats)
@@ -149,6 +154,7 @@ def test_nothing_is_drawn_or_encoded_while_nobody_watches(detector: Model, bottl
         assert web.broadcaster.counters.encoded <= encoded + 1  # at most the one in flight when it left
 
 
+@pytest.mark.slow
 def test_a_viewer_that_stops_reading_never_holds_up_the_pipeline(detector: Model, bottle_video: str) -> None:
     # File mode hands every frame to the sinks and waits for them, so a sink that blocked on a
     # stuck viewer would stop the run. Every frame is encoded (stream_fps 0): ~300 JPEGs of
@@ -181,6 +187,7 @@ def test_a_viewer_that_stops_reading_never_holds_up_the_pipeline(detector: Model
 # -- health and metrics ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_healthz_turns_503_when_the_source_stalls_and_200_when_frames_flow_again(detector: Model, bottle_video: str) -> None:
     jpegs = encode_jpegs(read_video_frames(bottle_video, 30))
     stats = PipelineStats()
@@ -207,6 +214,7 @@ def parse_metrics(text: str) -> dict[str, float]:
     return samples
 
 
+@pytest.mark.slow
 def test_metrics_are_prometheus_text_with_frames_latency_labels_and_events(detector: Model, bottle_video: str) -> None:
     stats = PipelineStats()
     events = Analytics.for_events(DebounceOptions(3))

@@ -148,6 +148,7 @@ def test_a_browser_keeps_working_beside_viewers_while_the_limit_holds(detector: 
 # -- slow and idle clients ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_client_that_sends_a_byte_every_2_s_is_cut_off_at_the_request_timeout() -> None:
     # Each byte would reset a per-receive timeout: only a deadline for the whole request stops it.
     web = make_web(request_timeout_s=3.0)
@@ -180,6 +181,7 @@ def test_a_client_that_sends_a_byte_every_2_s_is_cut_off_at_the_request_timeout(
         web.close()
 
 
+@pytest.mark.slow
 def test_a_kept_alive_connection_lives_while_used_and_is_closed_once_idle() -> None:
     web = make_web(idle_timeout_s=1.0)
     try:
@@ -304,6 +306,7 @@ def health(port: int) -> tuple[int, dict[str, Any]]:
     return code, json.loads(body)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["live", "file"])
 def test_a_blocked_output_makes_healthz_503_outputs_stuck_and_ok_again_after(detector: Model, bottle_video: str, mode: str) -> None:
     stats = PipelineStats()
@@ -334,6 +337,7 @@ def test_a_blocked_output_makes_healthz_503_outputs_stuck_and_ok_again_after(det
         wait_until(lambda: health(port)[0] == 200, 5, "/healthz to recover")
 
 
+@pytest.mark.slow
 def test_a_background_output_stuck_on_one_item_makes_healthz_503(detector: Model, bottle_video: str) -> None:
     release = threading.Event()
 
@@ -361,6 +365,7 @@ def test_a_background_output_stuck_on_one_item_makes_healthz_503(detector: Model
         worker.close()
 
 
+@pytest.mark.slow
 def test_camapp_run_reports_outputs_stuck_while_nobody_reads_its_results_and_recovers(
     tmp_path: Path, models_dir: Path, bottle_video: str
 ) -> None:

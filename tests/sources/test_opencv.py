@@ -39,6 +39,7 @@ def read_all(source: OpenCVSource, limit: int = 10_000) -> list[Frame]:
 # -- video files -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CLIPS))
 def test_every_frame_of_a_video_file_is_read_in_order(videos_dir: Path, name: str) -> None:
     count, size = CLIPS[name]

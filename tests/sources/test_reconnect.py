@@ -20,7 +20,7 @@ from camapp.errors import SourceError
 from camapp.frames import Frame
 from camapp.sources import SourceOptions, open_source
 from camapp.sources.reconnect import ReconnectingSource, ReconnectOptions, backoff_delays, frame_problem
-from camapp.stats import PipelineStats
+from camapp.sources.status import SourceStatus
 from tests.sources.mjpeg_server import MjpegServer, closed_port
 
 FAST = ReconnectOptions(stall_timeout=1.0, backoff_min=0.1, backoff_max=0.5)
@@ -110,11 +110,14 @@ def test_a_source_that_cannot_be_opened_at_start_is_still_a_source_error() -> No
         source.open()
 
 
+@pytest.mark.slow
 def test_a_server_killed_and_restarted_mid_run_is_reconnected_and_frames_resume(
     live_server: MjpegServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stats = PipelineStats()
-    source = reconnecting(live_server.url, stats=stats)
+    status = SourceStatus()
+    seen: list[str] = []
+    status.observe(lambda state: seen.append(state.state))  # what MQTT does: told on each change
+    source = reconnecting(live_server.url, status=status)
     source.open()
     reader = Reader(source)
     try:
@@ -122,14 +125,14 @@ def test_a_server_killed_and_restarted_mid_run_is_reconnected_and_frames_resume(
         with caplog.at_level(logging.INFO, logger="camapp.sources.reconnect"):
             live_server.stop()
             wait_until(lambda: source.state == "reconnecting", what="the loss to be noticed")
-            assert stats.source_state == "reconnecting"
+            assert status.current.state == "reconnecting" and status.current.lost_at is not None
             time.sleep(1.0)  # several failed tries while the server is away
             before = reader.count()
             live_server.start()
             wait_until(lambda: reader.count() >= before + 10, what="frames after the restart")
         reader.check()
-        assert source.state == "ok" and stats.source_state == "ok"
-        assert source.reconnects == 1 and stats.reconnects == 1
+        assert source.state == "ok" and status.current.state == "ok"
+        assert source.reconnects == 1 and status.current.reconnects == 1 and seen == ["reconnecting", "ok"]
         assert source.tries >= 2, "the server was away for a second: more than one try"
         indices = [f.index for f in reader.frames]
         assert indices == list(range(len(indices))), "indices keep counting across the reconnect"
@@ -143,6 +146,7 @@ def test_a_server_killed_and_restarted_mid_run_is_reconnected_and_frames_resume(
     assert reader.ended.is_set()
 
 
+@pytest.mark.slow
 def test_a_stream_that_stalls_with_its_connection_open_is_reopened(live_server: MjpegServer) -> None:
     # A read that blocks is the hard case: the wrapper must notice by its own clock.
     source = reconnecting(live_server.url)

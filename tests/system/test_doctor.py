@@ -327,6 +327,7 @@ def test_a_camera_stack_that_aborts_the_process_is_reported_not_fatal(tmp_path: 
     assert "killed the process (signal 6)" in probe.error and "libcamera: bad things" in probe.error
 
 
+@pytest.mark.slow
 def test_a_camera_stack_that_hangs_is_given_up_on(tmp_path: Path) -> None:
     probe = probes.probe_picamera2(timeout=1, env=fake_picamera2(tmp_path, "import time\ntime.sleep(120)\n"))
     assert not probe.imported and probe.error == "importing picamera2 did not finish within 1 s"

@@ -22,6 +22,7 @@ from camapp.outputs.web.broadcast import FrameBroadcaster
 from camapp.outputs.web.server import IDLE_TIMEOUT_S, REQUEST_TIMEOUT_S, HostCheck, Limits, WebApp, WebServer
 from camapp.overlay import Hud, OverlayStyle, render
 from camapp.results import Results
+from camapp.sources.status import SourceState, SourceStatus
 from camapp.stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,20 @@ class WebSink(SinkBase):
         stats: PipelineStats,
         analytics: Analytics | None = None,
         registry: Registry | None = None,
+        source: SourceStatus | None = None,
     ) -> None:
         self.options = options
         self.info = info
         self.stats = stats
         self.analytics = analytics
+        self.source = source or SourceStatus()  # a file or a plain camera: always "ok"
         self.registry = registry or Registry()
         self.status_extras: list[Callable[[], dict[str, Any]]] = []  # other outputs' state (mqtt, ...)
         self.latest: Results | None = None
         self._totals: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.broadcaster = FrameBroadcaster(self._render, options.jpeg_quality, options.stream_fps)
-        self.registry.add(lambda: pipeline_metrics(self.stats))
+        self.registry.add(lambda: pipeline_metrics(self.stats, self.source.current))
         self.registry.add(self._metrics)
         limits = Limits(options.max_connections, options.request_timeout_s, options.idle_timeout_s)
         hosts = None if options.token else HostCheck(options.host, options.allowed_hosts)  # with a token, the token protects
@@ -144,9 +147,10 @@ class WebSink(SinkBase):
         age = now - (last if last is not None else st.started)
         waiting = st.outputs_waiting(now)
         body: dict[str, Any] = {"status": "ok", "last_frame_age_s": round(age, 3), "frames_read": st.frames_read}
-        if st.source_state != "ok":
-            lost = now - (st.source_lost_at or now)  # lost_at may lag the state by a moment: read without the lock
-            body.update(status="reconnecting", reason=f"source lost {lost:.0f} s ago, reopening it ({st.reconnects} reconnects so far)")
+        source = self.source.current
+        if not source.up:
+            lost = now - (source.lost_at or now)
+            body.update(status="reconnecting", reason=f"source lost {lost:.0f} s ago, reopening it ({source.reconnects} reconnects so far)")
         elif waiting > stall:  # before "stalled": in file mode a blocked output holds the source back too
             body.update(status="outputs_stuck", reason=f"outputs have not taken a frame for {waiting:.0f} s (newer frames are waiting)")
         elif age > stall:
@@ -172,9 +176,9 @@ class WebSink(SinkBase):
             "health": health["status"],
             "health_reason": health.get("reason"),
             "last_frame_age_s": health["last_frame_age_s"],
-            "source_state": self.stats.source_state,
-            "reconnects": self.stats.reconnects,
-            "source_lost_s": _lost_for(self.stats),
+            "source_state": self.source.current.state,
+            "reconnects": self.source.current.reconnects,
+            "source_lost_s": _lost_for(self.source.current),
             **s.to_dict(),
             "capture_fps": round(self.stats.capture_fps(), 2),
             "inference_fps": round(self.stats.inference_fps(), 2),
@@ -228,7 +232,6 @@ class WebSink(SinkBase):
         self.server.close()
 
 
-def _lost_for(stats: PipelineStats) -> float | None:
+def _lost_for(source: SourceState) -> float | None:
     """Seconds since the source was lost while it is being reopened, None while it delivers."""
-    lost = stats.source_lost_at
-    return round(time.monotonic() - lost, 1) if stats.source_state != "ok" and lost is not None else None
+    return round(time.monotonic() - source.lost_at, 1) if not source.up and source.lost_at is not None else None
