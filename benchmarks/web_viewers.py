@@ -79,6 +79,7 @@ def run_once(model: object, frames: int, stream_fps: float, viewers: int) -> Run
 
     stats = PipelineStats()
     web = WebSink(WebOptions(port=0, stream_fps=stream_fps), CameraInfo("ssd", str(VIDEO)), stats)
+    web.start()
     proc = None
     try:
         if viewers:

@@ -190,11 +190,14 @@ def _is_on(cfg: Config, key: str) -> bool:
 
 
 def build_outputs(ctx: OutputContext) -> list[Sink]:
-    """Every output the config turns on, in OUTPUTS order; all closed again if one cannot start."""
+    """Every output the config turns on, in OUTPUTS order, started once all are built; all closed
+    again if one cannot be built or started."""
     try:
         for key, build in OUTPUTS:
             if _is_on(ctx.cfg, key):
                 ctx.built.append(build(ctx))
+        for sink in ctx.built:
+            sink.start()
     except BaseException:
         for sink in reversed(ctx.built):
             sink.close()

@@ -29,11 +29,19 @@ class SwitchModel:
 
 
 @dataclass(frozen=True)
+class TuneModel:
+    """Change how the running model's outputs are read, from the next frame on (None: unchanged)."""
+
+    threshold: float | None = None  # detectors: the least score a detection needs
+    top_k: int | None = None  # classifiers: how many classes each result carries
+
+
+@dataclass(frozen=True)
 class ResetCounts:
     """Forget what the analytics stage counted (objects in view, the top class)."""
 
 
-Command = SwitchModel | ResetCounts
+Command = SwitchModel | TuneModel | ResetCounts
 
 
 class Ticket:

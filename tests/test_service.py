@@ -106,7 +106,7 @@ def test_the_watchdog_sink_holds_back_pings_while_a_background_output_is_stuck(
     def save(_item: int) -> None:
         release.wait(30)
 
-    worker: BackgroundWorker[int] = BackgroundWorker("snapshots", save)
+    worker: BackgroundWorker[int] = BackgroundWorker("snapshots", save).start()
     stats = PipelineStats()
     stats.watch(worker, stuck_after=0.3)
     sink = WatchdogSink(Notifier({"NOTIFY_SOCKET": notify.address}), interval=0.1, stats=stats)

@@ -6,6 +6,7 @@ the file, finds the task, loads labels, and runs preprocess -> invoke -> the tas
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -99,6 +100,15 @@ class Model:
             self.interpreter.invoke()
         except (RuntimeError, ValueError) as exc:
             raise InferenceError(f"inference failed: {exc}") from exc
+
+    def tune(self, threshold: float | None = None, top_k: int | None = None) -> None:
+        """New reading settings for the outputs (the control channel's TuneModel): the decoder is
+        built again from the same model and labels, which takes microseconds."""
+        o = self.options
+        self.options = dataclasses.replace(
+            o, threshold=o.threshold if threshold is None else threshold, top_k=o.top_k if top_k is None else top_k
+        )
+        self.decoder = self.task_plugin.decoder(self.info, self.labels, self.options)
 
     def decode(self, frame: Frame, transform: Transform, inference_ms: float) -> Results:
         return self.decoder.decode(self.interpreter, frame, transform, inference_ms)

@@ -3,8 +3,8 @@
 A Delivery names everything a sink may need about one frame, so no sink recomputes or probes
 for it: the frame, its results (fresh, or reused under pipeline.every), the events the analytics
 stage found in them, and the annotated image when some sink asked for pixels. Sinks subclass
-SinkBase, which gives the lifecycle hooks camapp calls on every sink (model_changed, close) a
-default, so nothing is found by probing attributes.
+SinkBase, which gives the lifecycle camapp calls on every sink (start, model_changed, report,
+metrics, close) a default, so nothing is found by probing attributes.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Sink(Protocol):  # what the pipeline calls; SinkBase gives the rest of the
         """For log lines: what it is and where it writes ("VideoRecorder out.mp4")."""
         ...
 
+    def start(self) -> None: ...
     def write(self, item: Delivery) -> None: ...
     def model_changed(self, change: ModelChange) -> None: ...
     def report(self) -> dict[str, Any]: ...
@@ -59,6 +60,10 @@ class SinkBase:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    def start(self) -> None:
+        """Start threads and connections. Called once, after every output was built (a constructor
+        only checks and prepares, so an output that cannot be built leaves nothing running)."""
 
     def write(self, item: Delivery) -> None:
         raise NotImplementedError

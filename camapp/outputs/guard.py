@@ -58,6 +58,9 @@ class GuardedSink(SinkBase):
         else:
             log.debug("output %s still failing: %s", self._name, self.last_error)
 
+    def start(self) -> None:
+        self.sink.start()  # a sink that cannot start stops the run at once: nothing has run yet
+
     def model_changed(self, change: ModelChange) -> None:
         try:
             self.sink.model_changed(change)

@@ -111,6 +111,11 @@ class MqttSink(SinkBase):
         self.source = SourceAvailability(source, self.status_topic, f"{self.base}/source", self._publish_retained, self.connected)
         self.client = self._make_client()
         self.worker: BackgroundWorker[Message | SnapshotJob] = BackgroundWorker("mqtt", self._deliver, cfg.queue)
+
+    def start(self) -> None:
+        cfg = self.cfg
+        assert cfg.host is not None  # the constructor checked it
+        self.worker.start()
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive)
         self.client.loop_start()
         self.source.start()

@@ -120,6 +120,9 @@ class SnapshotSink(SinkBase):
         self.written = 0
         self.deleted = 0
         self.worker: BackgroundWorker[SnapshotJob | ClipJob | None] = BackgroundWorker("snapshots", self._handle, 16)
+
+    def start(self) -> None:
+        self.worker.start()
         self.worker.submit(None)  # apply retention to what earlier runs left
 
     def wanted(self, event: Event) -> bool:

@@ -50,7 +50,12 @@ class BackgroundWorker(Generic[T]):
         # /healthz and the watchdog (PipelineStats.watch) to tell a frozen disk from a slow one.
         self.busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"camapp-{name}", daemon=True)
-        self._thread.start()
+
+    def start(self) -> BackgroundWorker[T]:
+        """Start the thread (items submitted before wait for it). Returns the worker, for chaining."""
+        if not self._thread.is_alive() and not self._closed:
+            self._thread.start()
+        return self
 
     def submit(self, item: T) -> bool:
         """Queue an item without ever blocking; False when an item had to be dropped for it."""
@@ -131,6 +136,8 @@ class BackgroundWorker(Generic[T]):
             if self._closed:
                 return
             self._closed = True
+        if not self._thread.is_alive():
+            return  # never started: nothing runs, nothing to wait for
         try:
             self._q.put(_STOP, timeout=timeout)
         except queue.Full:

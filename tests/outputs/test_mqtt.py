@@ -52,6 +52,7 @@ def test_events_counts_availability_and_discovery_reach_the_broker(
 ) -> None:
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
     sink = MqttSink(mqtt_config(mosquitto, snapshot=True), analytics(), "ssd_mobilenet_v1")  # type: ignore[arg-type]
+    sink.start()
     wait_until(sink.connected.is_set, 10, "camapp to connect")
     probe.wait_for("camapp/shelf/status", lambda m: m.text == "online")
     with running(bottle_video, detector, [sink], options=FILE_150, analytics=sink.analytics) as pipeline:
@@ -116,7 +117,9 @@ def test_a_broker_outage_never_stops_the_pipeline_and_mqtt_resumes_after_it(
     stats = PipelineStats()
     events = analytics(2)
     sink = MqttSink(mqtt_config(mosquitto, queue=4), events, "ssd")  # type: ignore[arg-type]
+    sink.start()
     web = WebSink(WebOptions(port=0), CameraInfo("ssd", "bottle"), stats, events)
+    web.start()
     web.registry.add(sink.metrics)
     web.status_extras.append(sink.report)
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#"])
@@ -149,6 +152,7 @@ def test_a_broker_that_is_down_from_the_start_is_retried_without_holding_anythin
 ) -> None:
     broker = Mosquitto(tmp_path)  # configured, never started: connections are refused
     sink = MqttSink(mqtt_config(broker, queue=3), analytics(1), "ssd")  # type: ignore[arg-type]
+    sink.start()
     stats = PipelineStats()
     pipeline = running(bottle_video, detector, [sink], stats, options=FILE_150, analytics=sink.analytics)
     with caplog.at_level(logging.INFO, logger="camapp.outputs.mqtt"), pipeline as p:
@@ -198,6 +202,7 @@ def test_tls_with_a_password_from_the_environment(
     cfg = load_config(env={"CAMAPP_MQTT_PASSWORD": "pa55 word"}, overrides=overrides)
     probe = probe_factory(broker.port, ["camapp/door/status"], cafile=str(certs["ca"]), username="camera1", password="pa55 word")
     sink = MqttSink(cfg.mqtt, analytics(), "ssd")
+    sink.start()
     try:
         wait_until(sink.connected.is_set, 15, "a TLS connection with the password")
         assert probe.wait_for("camapp/door/status").text == "online"
@@ -207,6 +212,7 @@ def test_tls_with_a_password_from_the_environment(
     wrong = load_config(env={"CAMAPP_MQTT_PASSWORD": "guess"}, overrides=overrides)
     with caplog.at_level(logging.ERROR, logger="camapp.outputs.mqtt"):
         sink = MqttSink(wrong.mqtt, analytics(), "ssd")
+        sink.start()
         try:
             wait_until(lambda: any("refused" in r.message for r in caplog.records), 15, "the refusal to be logged")
             assert not sink.connected.is_set()
@@ -220,6 +226,7 @@ def test_a_classifier_publishes_its_top_class(
     model = Model(ModelOptions(path=str(models_dir / "mobilenet_v1_0.75_192_quant.tflite"), labels=str(models_dir / "imagenet_labels.txt")))
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
     sink = MqttSink(mqtt_config(mosquitto), analytics(3), "mobilenet")  # type: ignore[arg-type]
+    sink.start()
     wait_until(sink.connected.is_set, 10, "camapp to connect")
     clip = str(videos_dir / "asl_gestures_book.mkv")
     with running(clip, model, [sink], options=PipelineOptions(mode="file"), analytics=sink.analytics) as pipeline:

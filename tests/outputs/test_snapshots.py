@@ -84,7 +84,9 @@ def people_frames(detector: Model, people_video: str) -> list[tuple[Frame, Resul
 
 
 def make_sink(folder: Path, **cfg: object) -> SnapshotSink:
-    return SnapshotSink(SnapshotsConfig(dir=str(folder), **cfg))  # type: ignore[arg-type]
+    sink = SnapshotSink(SnapshotsConfig(dir=str(folder), **cfg))  # type: ignore[arg-type]
+    sink.start()
+    return sink
 
 
 def feed(sink: SnapshotSink, frames: list[tuple[Frame, Results]]) -> list[Event]:

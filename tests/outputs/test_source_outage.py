@@ -204,6 +204,7 @@ def test_a_broker_that_comes_back_during_an_outage_is_told_offline_not_online(
 ) -> None:
     status = SourceStatus()
     sink = MqttSink(mqtt_config(mosquitto), analytics(), "ssd", status)  # type: ignore[arg-type]
+    sink.start()
     try:
         wait_until(sink.connected.is_set, 10, "camapp to connect")
         probe = probe_factory(mosquitto.port, ["camapp/shelf/#"])

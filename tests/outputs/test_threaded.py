@@ -13,7 +13,7 @@ from tests.outputs.conftest import wait_until
 
 def test_items_are_handled_in_order_on_the_worker_thread() -> None:
     seen: list[tuple[int, str]] = []
-    worker: BackgroundWorker[int] = BackgroundWorker("ordered", lambda i: seen.append((i, threading.current_thread().name)), 100)
+    worker: BackgroundWorker[int] = BackgroundWorker("ordered", lambda i: seen.append((i, threading.current_thread().name)), 100).start()
     for i in range(50):
         assert worker.submit(i) is True
     assert worker.join(10)
@@ -31,7 +31,7 @@ def test_a_blocked_handler_never_blocks_submit_and_the_oldest_items_are_dropped(
         release.wait()
         handled.append(i)
 
-    worker: BackgroundWorker[int] = BackgroundWorker("stuck", slow, maxsize=3)
+    worker: BackgroundWorker[int] = BackgroundWorker("stuck", slow, maxsize=3).start()
     with caplog.at_level(logging.INFO, logger="camapp.outputs.threaded"):
         worker.submit(0)
         wait_until(lambda: worker.pending == 0, 5, "the worker to take item 0")  # now blocked inside slow(0)
@@ -56,7 +56,7 @@ def test_a_handler_that_raises_is_counted_logged_once_and_the_worker_goes_on(cap
             raise OSError(28, "No space left on device")
         done.append(i)
 
-    worker: BackgroundWorker[int] = BackgroundWorker("disk", flaky)
+    worker: BackgroundWorker[int] = BackgroundWorker("disk", flaky).start()
     with caplog.at_level(logging.INFO, logger="camapp.outputs.threaded"):
         for i in range(8):
             worker.submit(i)
@@ -70,7 +70,7 @@ def test_a_handler_that_raises_is_counted_logged_once_and_the_worker_goes_on(cap
 
 def test_close_finishes_what_is_queued_and_later_submits_are_dropped() -> None:
     done: list[int] = []
-    worker: BackgroundWorker[int] = BackgroundWorker("closing", done.append, 100)
+    worker: BackgroundWorker[int] = BackgroundWorker("closing", done.append, 100).start()
     for i in range(20):
         worker.submit(i)
     worker.close()

@@ -41,7 +41,9 @@ def make_web(
 ) -> WebSink:
     opts = WebOptions(port=0, **options)  # type: ignore[arg-type]
     info = CameraInfo("ssd_mobilenet_v1", "bottle-detection.mp4", 29.8, "shelf")
-    return WebSink(opts, info, stats or PipelineStats(), events, source=source)
+    web = WebSink(opts, info, stats or PipelineStats(), events, source=source)
+    web.start()  # what camapp.app.build_outputs does once every output is built
+    return web
 
 
 def get(web: WebSink, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict[str, str], bytes]:

@@ -41,7 +41,9 @@ TOKEN = "s3cret-t0ken"
 
 
 def make_web(stats: PipelineStats | None = None, **options: Any) -> WebSink:
-    return WebSink(WebOptions(port=0, **options), CameraInfo("ssd_mobilenet_v1", "bottle.mp4"), stats or PipelineStats())
+    web = WebSink(WebOptions(port=0, **options), CameraInfo("ssd_mobilenet_v1", "bottle.mp4"), stats or PipelineStats())
+    web.start()
+    return web
 
 
 @pytest.fixture
@@ -250,6 +252,7 @@ def test_allowed_hosts_come_from_the_config_or_the_environment() -> None:
     cfg = load_config(env={"CAMAPP_HTTP_LISTEN": "127.0.0.1:0", "CAMAPP_HTTP_ALLOWED_HOSTS": "shelf-cam.lan, Camera.Example."})
     assert cfg.http.allowed_hosts == ["shelf-cam.lan", "camera.example"]
     web = WebSink(WebOptions.from_config(cfg), CameraInfo("m", "s"), PipelineStats())
+    web.start()
     try:
         port = web.server.port
         for host in ["shelf-cam.lan", "shelf-cam.lan:8080", "SHELF-CAM.LAN.", "camera.example"]:
@@ -344,7 +347,7 @@ def test_a_background_output_stuck_on_one_item_makes_healthz_503(detector: Model
     def save(_item: int) -> None:  # a write to an SD card that froze, until `release`
         release.wait(60)
 
-    worker: BackgroundWorker[int] = BackgroundWorker("snapshots", save, 4)
+    worker: BackgroundWorker[int] = BackgroundWorker("snapshots", save, 4).start()
     stats = PipelineStats()
     stats.watch(worker, stuck_after=1.0)
     web = make_web(stats, stall_seconds=1.0)

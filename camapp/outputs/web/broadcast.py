@@ -55,7 +55,10 @@ class FrameBroadcaster:
         self._closed = False
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="camapp-web-encoder", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
 
     # -- the pipeline side ----------------------------------------------------------------
     def offer(self, frame: Frame, annotated: Image | None, results: Results | None) -> None:
@@ -160,4 +163,5 @@ class FrameBroadcaster:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

@@ -525,8 +525,10 @@ class WebServer:
         self._thread.start()
 
     def close(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():
+            self.httpd.shutdown()  # waits for serve_forever to end: only when it runs
         self.httpd.server_close()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         if not self.connections.close_all(timeout=2.0):
             log.debug("%d web connections still open at close", self.connections.open)

@@ -101,6 +101,12 @@ class WebSink(SinkBase):
         except Exception:
             self.broadcaster.close()
             raise
+
+    def start(self) -> None:
+        """The port is bound by the constructor (so a taken port fails before anything runs); here
+        the encoder and the server's threads start."""
+        options = self.options
+        self.broadcaster.start()
         self.server.start()
         exposed = "" if options.host in ("127.0.0.1", "localhost", "::1") else " (reachable from the network)"
         log.info("web view on %s%s%s", self.server.url, exposed, ", token required" if options.token else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from camapp.handoff import END, FrameQueue, LatestSlot
+from camapp.pipeline.handoff import END, FrameQueue, LatestSlot
 
 
 def test_the_live_slot_keeps_only_the_newest_item_and_counts_the_ones_it_replaced():

@@ -18,7 +18,7 @@ import pytest
 
 from camapp.analytics.events import DebounceOptions
 from camapp.analytics.stage import Analytics
-from camapp.control import ModelChange, ResetCounts, SwitchModel
+from camapp.control import ModelChange, ResetCounts, SwitchModel, TuneModel
 from camapp.errors import InferenceError, OutputError, SourceError
 from camapp.frames import Frame, Image, Size
 from camapp.inference.model import Model, ModelOptions
@@ -329,6 +329,32 @@ def test_the_pipeline_drops_no_model_change_notice_even_when_outputs_fall_behind
     summary = pipeline.stats.summary()
     assert summary.not_delivered > 0 and summary.processed == len(sink.calls) + summary.not_delivered
     assert f"({summary.not_delivered} of them not written: the outputs fell behind)" in summary.line()
+
+
+def test_a_new_threshold_applies_from_the_next_frame_without_a_restart(frames, detector):
+    holder: dict[str, Pipeline] = {}
+    tickets = []
+
+    class Tuner(CollectingSink):
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            if item.frame.index == 5:
+                tickets.append(holder["p"].controls.send(TuneModel(threshold=0.2)))
+
+    sink = Tuner()
+    holder["p"] = Pipeline(FakeSource(frames, 30), detector, [sink], PipelineOptions())
+    try:
+        holder["p"].run()
+    finally:
+        detector.tune(threshold=0.5)  # the module's shared detector: back to its default
+    scores = [[d.score for d in r.detections] for _, _, r, _ in sink.calls]
+    assert tickets[0].wait(0)
+    assert all(min(s) >= 0.5 for s in scores[:6] if s), "the default threshold before"
+    assert all(min(s) >= 0.2 for s in scores[10:] if s) and any(s and min(s) < 0.5 for s in scores[10:]), "0.2 after"
+    plain = Pipeline(FakeSource(frames, 3), RecordingModel(), [], PipelineOptions())
+    refused = plain.controls.send(TuneModel(0.9))
+    plain.run()
+    assert not refused.wait(1), "a model without settings is told no, not left waiting"
 
 
 # -- the analytics stage ------------------------------------------------------------------

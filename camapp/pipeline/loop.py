@@ -30,12 +30,12 @@ from numpy.typing import NDArray
 
 from camapp.analytics.events import Event
 from camapp.analytics.stage import Analytics
-from camapp.control import ControlChannel, ModelChange, ResetCounts, SwitchModel
+from camapp.control import ControlChannel, ModelChange, ResetCounts, SwitchModel, TuneModel
 from camapp.frames import Frame
-from camapp.handoff import END, FrameQueue, LatestSlot
 from camapp.inference.preprocess import Transform
 from camapp.outputs.base import Delivery, Sink
 from camapp.overlay import Hud, OverlayStyle, render
+from camapp.pipeline.handoff import END, FrameQueue, LatestSlot
 from camapp.results import Results
 from camapp.sources.base import Source
 from camapp.stats import LatencyHistogram, PipelineStats, Summary
@@ -49,6 +49,14 @@ STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
 class FrameModel(Protocol):
     def run(self, frame: Frame) -> Results: ...
+
+
+@runtime_checkable
+class TunableModel(Protocol):
+    """A model whose reading settings can change while it runs (camapp.inference.model.Model)."""
+
+    def run(self, frame: Frame) -> Results: ...
+    def tune(self, threshold: float | None = None, top_k: int | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -183,6 +191,11 @@ class Pipeline:
                 self.last_results = None  # every-N must not reuse the old model's results
                 self.analytics.reset()
                 self.outbox.put(command.change, self._output_dead)  # sinks hear of it in frame order
+            elif isinstance(command, TuneModel):
+                if not isinstance(self.model, TunableModel):
+                    ticket.finish(False)  # a model without settings (a test's fake): nothing applied
+                    continue
+                self.model.tune(command.threshold, command.top_k)
             elif isinstance(command, ResetCounts):
                 self.analytics.reset()
             ticket.finish(True)
