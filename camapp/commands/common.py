@@ -36,15 +36,18 @@ def task_name(value: str) -> str:
     return value
 
 
-def add_model_args(p: argparse.ArgumentParser, detect: bool = True, classify: bool = True) -> None:
+MODEL_SETTINGS = ("top_k", "threshold")  # how outputs are read; each task names the ones it uses (Task.settings)
+
+
+def add_model_args(p: argparse.ArgumentParser, settings: tuple[str, ...] = MODEL_SETTINGS) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", help="a .tflite file or a model id (camapp models list)")
     g.add_argument("--labels", "-l", help="labels file (default: the model's metadata or manifest entry)")
     g.add_argument("--task", type=task_name, metavar="TASK", help="override the task read from the model: auto, classify or detect")
     g.add_argument("--threads", type=int, help="interpreter threads (default 2)")
-    if classify:
+    if "top_k" in settings:
         g.add_argument("--top-k", type=int, dest="top_k", help="classes per frame for classifiers (default 5)")
-    if detect:
+    if "threshold" in settings:
         g.add_argument("--threshold", type=float, help="minimum detection score (default 0.5)")
     g.add_argument("--resize", choices=["stretch", "letterbox", "crop"], help="how frames are fitted to the model input")
     g.add_argument("--backbone", choices=["v1", "v2", "v3", "v3-small", "v3-large"], help="pick the manifest's model for this backbone")

@@ -12,6 +12,7 @@ from camapp.app import build_model
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, InputError
 from camapp.frames import Frame
+from camapp.inference.tasks import TASKS
 from camapp.outputs.base import overlay_style
 from camapp.outputs.recorder import ImageFolderRecorder
 from camapp.overlay import render
@@ -22,13 +23,15 @@ log = logging.getLogger("camapp")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    for task, helptext in (("classify", "classify images, one JSON line each"), ("detect", "detect objects in images, one JSON line each")):
-        p = sub.add_parser(task, help=helptext, description=helptext)
+    """One command per task in the registry (`camapp classify`, `camapp detect`), with its own settings."""
+    for name in sorted(TASKS):
+        task = TASKS[name]
+        p = sub.add_parser(name, help=task.command_help, description=task.command_help)
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or globs")
-        add_model_args(p, detect=task == "detect", classify=task == "classify")
+        add_model_args(p, task.settings)
         p.add_argument("--save", metavar="DIR", help="write annotated images to this folder")
         add_common_args(p)
-        p.set_defaults(handler=run_images, task_name=task)
+        p.set_defaults(handler=run_images, task_name=name)
 
 
 def expand_inputs(items: list[str]) -> list[str]:

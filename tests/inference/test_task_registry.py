@@ -64,6 +64,8 @@ class SegmentTask:
     plural = "semantic segmenters"
     needs = "one [1, H, W, classes] output"
     results_type = SegmentResults
+    command_help = "segment images, one JSON line each"
+    settings = ()
 
     def matches(self, outputs: tuple[TensorInfo, ...]) -> bool:
         return len(outputs) == 1 and len(outputs[0].shape) == 4
@@ -130,3 +132,14 @@ def test_a_registered_task_is_found_configured_decoded_serialised_drawn_and_summ
     assert sorted((e.type, e.label) for e in events) == [("appeared", "road"), ("appeared", "sky")]
     later = decoder.decode(FakeInterpreter(scene(1.0)), frame, IDENTITY, 3.0)
     assert [(e.type, e.label) for e in detector.update(later, 1.0)] == [("left", "sky")]
+
+
+@pytest.mark.usefixtures("with_segmenter")
+def test_a_registered_task_gets_its_own_image_command_with_its_settings() -> None:
+    from camapp.cli import build_parser
+
+    args = build_parser().parse_args(["segment", "street.jpg", "--model", "deeplab.tflite"])
+    assert args.task_name == "segment" and args.images == ["street.jpg"]
+    with pytest.raises(SystemExit):  # a segmenter has no threshold, so its command has no --threshold
+        build_parser().parse_args(["segment", "street.jpg", "--threshold", "0.5"])
+    assert build_parser().parse_args(["detect", "x.jpg", "--threshold", "0.4"]).threshold == 0.4

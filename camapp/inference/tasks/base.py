@@ -48,6 +48,16 @@ class Task(Protocol):
     @property
     def results_type(self) -> type[Results]: ...
 
+    @property
+    def command_help(self) -> str:
+        """The help line of its image command (`camapp classify`, `camapp detect`)."""
+        ...
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The model settings that change how its outputs are read ("top_k", "threshold")."""
+        ...
+
     def matches(self, outputs: tuple[TensorInfo, ...]) -> bool:
         """Whether a model with these outputs can run as this task."""
         ...

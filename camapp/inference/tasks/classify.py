@@ -87,6 +87,8 @@ class ClassifyTask:
     plural = "image classifiers"
     needs = "one [1, classes] output"
     results_type = ClassifyResults
+    command_help = "classify images, one JSON line each"
+    settings = ("top_k",)
 
     def matches(self, outputs: tuple[TensorInfo, ...]) -> bool:
         return classifier_output(outputs) is not None

@@ -118,6 +118,8 @@ class DetectTask:
     plural = "SSD detectors"
     needs = "the four outputs of TFLite_Detection_PostProcess"
     results_type = DetectResults
+    command_help = "detect objects in images, one JSON line each"
+    settings = ("threshold",)
 
     def matches(self, outputs: tuple[TensorInfo, ...]) -> bool:
         return find_ssd_outputs(outputs) is not None
