@@ -5,7 +5,7 @@ Topics, under base = <prefix>/<camera>:
                    will) when camapp dies without saying goodbye; "offline" too while a lost live
                    source is reopened (HA shows "unavailable", not stale counts; see mqtt_source)
   base/source      {"state": "ok"|"reconnecting", "reconnects": N[, "since": unix time]}, retained
-  base/events      one JSON object per change event (see camapp.events)
+  base/events      one JSON object per change event (see camapp.analytics.events)
   base/<label>     the debounced count of that label, retained (detectors)
   base/class       the debounced top class, retained (classifiers)
   base/snapshot    a JPEG of the frame of each event (optional)

@@ -301,7 +301,7 @@ class Pipeline:
             self.outbox.put(_Out(work.frame, results, fresh, events), self._output_dead)
 
     def _infer(self, work: _Work) -> Results:
-        model = self.model  # once: swap_model() may replace it meanwhile
+        model = self.model  # once: a SwitchModel command may replace it between frames
         t0 = time.perf_counter()
         if work.buffer is not None and work.pool is not None and work.pool.model is model:  # prepared for this model
             assert work.transform is not None
