@@ -74,6 +74,17 @@ def build_model(cfg: ModelConfig, task: str | None = None) -> Model:
     return model
 
 
+def build_models(cfg: Config, workers: int | None = None) -> tuple[Model, ...]:
+    """One model per worker of the pipeline (pipeline.workers): each its own interpreter."""
+    n = workers or cfg.pipeline.workers
+    cores = os.cpu_count() or 1
+    if n * cfg.model.threads > cores:
+        log.warning("%d workers x %d threads is more than this machine's %d cores: they will slow each other down",
+                    n, cfg.model.threads, cores)
+    first = build_model(cfg.model)
+    return (first, *(Model(first.options) for _ in range(n - 1)))
+
+
 def model_name(cfg: Config) -> str:
     """What pages and Home Assistant call the model: its id, or its file name without .tflite."""
     name = cfg.model.name or (f"backbone {cfg.model.backbone}" if cfg.model.backbone else "")

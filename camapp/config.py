@@ -109,6 +109,10 @@ class PipelineConfig(Section):
     )
     every: int = Field(1, ge=1, le=1000, description="run inference on every Nth frame, drawing the last result between")
     max_frames: int | None = Field(None, ge=1, description="stop after this many frames read")
+    workers: int = Field(
+        1, ge=1, le=16,
+        description="interpreters working on frames in turn, each with model.threads threads (more memory: one model each)",
+    )
 
 
 class OutputConfig(Section):

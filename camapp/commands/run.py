@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from camapp import progress
-from camapp.app import OutputContext, build_analytics, build_model, build_outputs, model_name, source_options
+from camapp.app import OutputContext, build_analytics, build_models, build_outputs, model_name, source_options
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
 from camapp.config import Config
 from camapp.control import ControlChannel, ModelChange, SwitchModel
@@ -75,6 +75,7 @@ RUN_ARGS = {
     "mode": "pipeline.mode",
     "every": "pipeline.every",
     "max_frames": "pipeline.max_frames",
+    "workers": "pipeline.workers",
     "show": "output.show",
     "save": "output.save",
     "output": "output.jsonl",
@@ -97,6 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--mode", choices=["auto", "live", "file"], help="live: newest frame, skip the rest; file: every frame")
     g.add_argument("--every", type=int, help="run inference on every Nth frame, drawing the last result between")
     g.add_argument("--max-frames", type=int, dest="max_frames", help="stop after N frames")
+    g.add_argument("--workers", type=int, help="interpreters working on frames in turn (default 1; see docs/architecture.md)")
     g = p.add_argument_group("outputs")
     g.add_argument("--show", action="store_true", default=None, help="show a window")
     g.add_argument("--save", help="annotated video (.mp4/.avi/.mkv) or folder for annotated images")
@@ -120,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     # systemd notify / watchdog, reconnecting live sources, degrading outputs, SIGHUP, stats lines.
     service = ServiceContext(cfg, stats, stop)
     source = service.source(lambda: open_source(uri, source_options(cfg)))
-    model = build_model(cfg.model)
+    models = build_models(cfg)
+    model = models[0]
     analytics, controls = build_analytics(cfg), ControlChannel()
     received = _stop_on_signals(stop)
     source.open()
@@ -129,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
         sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status)))
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, overlay_style(cfg))
-        pipeline = Pipeline(source, model, sinks, options, stop, stats, analytics, controls)
-        status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode)"
+        pipeline = Pipeline(source, models, sinks, options, stop, stats, analytics, controls)
+        workers = f", {len(models)} workers" if len(models) > 1 else ""
+        status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode{workers})"
         log.info("%s", status)
         service.started(status, lambda: _reload(args, controls, cfg))
         with file_progress(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
@@ -153,8 +157,9 @@ def _reload(args: argparse.Namespace, controls: ControlChannel, running: Config)
     """SIGHUP (in the reload thread): the config again and a fresh model, sent through the control
     channel; raising (a bad config, a model that fails to load) keeps the old one running."""
     cfg = build_config(args, RUN_ARGS)
-    model = build_model(cfg.model)
-    ticket = controls.send(SwitchModel(model, ModelChange(model_name(cfg), model.task)))
+    models = build_models(cfg, running.pipeline.workers)  # the pool's size is fixed for the run
+    model = models[0]
+    ticket = controls.send(SwitchModel(models, ModelChange(model_name(cfg), model.task)))
     if not ticket.wait(RELOAD_APPLY_TIMEOUT_S):
         raise RuntimeError("the pipeline did not take the new model (it is stopping or stuck)")
     setup_logging(cfg.log.level, bool(getattr(args, "debug", False)), cfg.log.levels)

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -36,6 +37,7 @@ from camapp.inference.preprocess import Transform
 from camapp.outputs.base import Delivery, Sink
 from camapp.overlay import Hud, OverlayStyle, render
 from camapp.pipeline.handoff import END, FrameQueue, LatestSlot
+from camapp.pipeline.pool import InterpreterPool, models_of
 from camapp.results import Results
 from camapp.sources.base import Source
 from camapp.stats import LatencyHistogram, PipelineStats, Summary
@@ -147,7 +149,7 @@ class Pipeline:
     def __init__(
         self,
         source: Source,
-        model: FrameModel,
+        model: FrameModel | Sequence[FrameModel],
         sinks: list[Sink],
         options: PipelineOptions,
         stop: threading.Event | None = None,
@@ -156,7 +158,10 @@ class Pipeline:
         controls: ControlChannel | None = None,
     ) -> None:
         self.source = source
-        self.model = model
+        # More than one model: a pool of interpreters, one worker thread each (pool.py).
+        group = models_of(model)
+        self.pool_models = group if len(group) > 1 else None
+        self.model: FrameModel = group[0]
         self.sinks = sinks
         self.options = options
         self.analytics = analytics or Analytics()  # no detector: the stage costs nothing
@@ -187,7 +192,7 @@ class Pipeline:
                 # The capture thread reads self.model once per frame, and a frame prepared for the
                 # old model is run through the new one's own run() instead (_infer), so each frame
                 # sees one model from end to end.
-                self.model = command.model
+                self.model = models_of(command.model)[0]
                 self.last_results = None  # every-N must not reuse the old model's results
                 self.analytics.reset()
                 self.outbox.put(command.change, self._output_dead)  # sinks hear of it in frame order
@@ -259,7 +264,10 @@ class Pipeline:
         self._output_thread.start()
         self._capture_thread.start()
         try:
-            self._work()
+            if self.pool_models is not None:
+                InterpreterPool(self, self.pool_models).run()
+            else:
+                self._work()
         finally:
             self._cancel_commands()
             self.outbox.put(END)
@@ -312,6 +320,22 @@ class Pipeline:
         self.stages.add("invoke", results.inference_ms)
         self.stages.add("postprocess", max(0.0, total_ms - results.inference_ms))
         return results
+
+    # -- what the interpreter pool uses (pool.py) ---------------------------------------------
+    def infer_with(self, work: _Work, model: FrameModel, prepared_for: FrameModel) -> Results:
+        """One worker's inference: `model` is one of a pool of copies, so an input prepared for the
+        pool's first model (same file, same input) fits every one of them."""
+        if work.buffer is not None and work.pool is not None and work.pool.model is prepared_for:
+            assert work.transform is not None
+            return model.infer(work.frame, work.buffer, work.transform)  # type: ignore[attr-defined, no-any-return]
+        return model.run(work.frame)
+
+    def hand_on(self, frame: Frame, results: Results | None, fresh: bool, events: tuple[Event, ...]) -> None:
+        self.outbox.put(_Out(frame, results, fresh, events), self._output_dead)
+
+    @property
+    def output_dead(self) -> threading.Event:
+        return self._output_dead
 
     # -- output thread --------------------------------------------------------------------
     def _output(self) -> None:

@@ -445,3 +445,76 @@ def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not
         held.set()
         stop.set()
         thread.join(10)
+
+
+# -- a pool of interpreters (pipeline.workers) ----------------------------------------------
+@pytest.mark.parametrize("every", [1, 3])
+def test_a_pool_of_two_hands_on_results_in_frame_order_each_on_its_own_frame(frames, every):
+    first, second = RecordingModel("first"), RecordingModel("second")
+    sink = CollectingSink()
+    pipeline = Pipeline(FakeSource(frames, 60), (first, second), [sink], PipelineOptions(mode="file", every=every))
+    summary = pipeline.run()
+    assert [f.index for f, *_ in sink.calls] == list(range(60)), "every frame, in order"
+    fresh = [(f.index, r) for f, _, r, is_fresh in sink.calls if is_fresh]
+    assert [i for i, _ in fresh] == list(range(0, 60, every)) and all(r.frame_index == i for i, r in fresh)
+    reused = [(f.index, r.frame_index) for f, _, r, is_fresh in sink.calls if not is_fresh]
+    assert all(frame - result < every for frame, result in reused), "every-N reuses the latest earlier result"
+    assert first.seen and second.seen, "both interpreters worked"
+    assert sorted(first.seen + second.seen) == list(range(0, 60, every)) and summary.processed == len(fresh)
+    assert not [t for t in threading.enumerate() if t.name.startswith("camapp-worker")], "every worker ended"
+
+
+def test_a_pool_of_real_interpreters_gives_exactly_the_results_of_one(videos_dir, detector, models_dir):
+    copy = Model(detector.options)
+
+    def results_of(models):  # type: ignore[no-untyped-def]
+        source = open_source(str(videos_dir / BOTTLES), SourceOptions())
+        source.open()
+        sink = CollectingSink()
+        Pipeline(source, models, [sink], PipelineOptions(mode="file", max_frames=120)).run()
+        source.close()
+        return [r.payload() for _, _, r, _ in sink.calls]
+
+    assert results_of((detector, copy)) == results_of(detector)
+
+
+def test_a_pool_switches_models_between_two_frames_and_tells_the_sinks_first(frames):
+    holder: dict[str, Pipeline] = {}
+    new = (RecordingModel("new-a"), RecordingModel("new-b"))
+
+    class Switcher(CollectingSink):
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            if item.frame.index == 10:
+                holder["p"].controls.send(SwitchModel(new, ModelChange("new", "classify")))
+
+    sink = Switcher()
+    holder["p"] = Pipeline(FakeSource(frames, 60), (RecordingModel("old-a"), RecordingModel("old-b")), [sink],
+                           PipelineOptions(mode="file"))
+    holder["p"].run()
+    names = [r.source_id for _, _, r, _ in sink.calls]
+    switch = next(i for i, n in enumerate(names) if n.startswith("new"))
+    assert all(n.startswith("old") for n in names[:switch]) and all(n.startswith("new") for n in names[switch:])
+    assert sink.changes == [(switch, ModelChange("new", "classify"))], "told just before the first frame of the new model"
+    assert new[0].seen and new[1].seen
+
+
+def test_a_pool_in_live_mode_never_attaches_a_result_to_another_frame(frames):
+    stop, sink = threading.Event(), CollectingSink()
+
+    class Stopper(CollectingSink):
+        def write(self, item):  # type: ignore[no-untyped-def]
+            super().write(item)
+            if len(self.calls) == 40:
+                stop.set()
+
+    sink = Stopper()
+    Pipeline(FakeSource(frames, 10**9, live=True), (RecordingModel(), RecordingModel()), [sink], PipelineOptions(), stop).run()
+    indices = [f.index for f, *_ in sink.calls]
+    assert indices == sorted(indices) and all(r.frame_index == f.index for f, _, r, _ in sink.calls)
+
+
+def test_an_error_in_a_pool_worker_reaches_the_caller(frames):
+    with pytest.raises(InferenceError):
+        Pipeline(FakeSource(frames, 10**9), (RecordingModel(fail_after=3), RecordingModel(fail_after=3)), [], PipelineOptions()).run()
+    assert not [t for t in threading.enumerate() if t.name.startswith("camapp-worker")]
