@@ -82,7 +82,9 @@ class ModelConfig(Section):
     name: str | None = Field(None, description="a .tflite path or a model id from models/manifest.yaml")
     labels: str | None = Field(None, description="labels file (plain lines or 'id name' lines)")
     task: str = Field("auto", description="auto reads it from the model's outputs; or classify, detect (the task registry)")
-    threads: int = Field(2, ge=1, le=64, description="interpreter threads")
+    threads: int | Literal["auto"] = Field(
+        "auto", ge=1, le=64, description="threads per interpreter; auto: from the cores and pipeline.workers (docs/config.md)"
+    )
     top_k: int = Field(5, ge=1, le=1000, description="classes reported per frame (classifiers)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum score of a detection")
     resize: Literal["stretch", "letterbox", "crop"] = Field("stretch", description="how a frame is fitted to the model input")
@@ -109,9 +111,9 @@ class PipelineConfig(Section):
     )
     every: int = Field(1, ge=1, le=1000, description="run inference on every Nth frame, drawing the last result between")
     max_frames: int | None = Field(None, ge=1, description="stop after this many frames read")
-    workers: int = Field(
-        1, ge=1, le=16,
-        description="interpreters working on frames in turn, each with model.threads threads (more memory: one model each)",
+    workers: int | Literal["auto"] = Field(
+        "auto", ge=1, le=16,
+        description="interpreters working on frames in turn (one model in memory each); auto: by the source and the cores",
     )
 
 

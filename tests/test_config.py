@@ -16,7 +16,7 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.ya
 def test_defaults_live_in_the_schema():
     cfg = load_config(env={})
     assert cfg == Config()
-    assert cfg.model.threads == 2 and cfg.model.task == "auto" and cfg.output.show is False
+    assert cfg.model.threads == "auto" and cfg.pipeline.workers == "auto" and cfg.model.task == "auto" and cfg.output.show is False
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -85,7 +85,7 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_effective_config_is_plain_data_with_every_key():
     data = effective_config(Config.model_validate({"model": {"name": "x"}}))
-    assert data["model"]["name"] == "x" and data["model"]["threads"] == 2
+    assert data["model"]["name"] == "x" and data["model"]["threads"] == "auto"
     assert set(data) == set(Config.model_fields)
 
 
@@ -245,7 +245,7 @@ def test_other_text_settings_are_taken_as_written_too():
 
 def test_an_empty_variable_is_unset_and_never_turns_a_token_off(tmp_path):
     cfg = load_config(write(tmp_path, "http:\n  token: from-file\n"), env={"CAMAPP_HTTP_TOKEN": "", "CAMAPP_MODEL_THREADS": ""})
-    assert cfg.http.token == "from-file" and cfg.model.threads == 2
+    assert cfg.http.token == "from-file" and cfg.model.threads == "auto"  # empty: the default
 
 
 def test_typed_settings_from_the_environment_follow_their_type():

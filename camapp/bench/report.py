@@ -111,6 +111,7 @@ VARIANT_NAMES = {
     "invoke_decode": "(a) while the video is decoded",
     "plain_loop": "(b) plain loop",
     "camapp": "(c) camapp",
+    "camapp_pool": "(c) camapp, pool of interpreters",
     "camapp_memory": "(c) camapp, frames in memory",
     "camapp_web": "(c) camapp + 1 MJPEG viewer",
 }
@@ -141,6 +142,12 @@ def pipeline_table(result: dict[str, Any]) -> str:
             out.append(f"  ERROR: {run['results_attached_to_wrong_frame']} results were attached to the wrong frame")
         if run.get("live"):
             out.append("  " + live_table(run["live"]))
+    if result.get("arrangements"):
+        rows = ", ".join(f"{a['workers']} x {a['threads']}: {a['fps']:.1f}" for a in result["arrangements"])
+        b = result["best_arrangement"]
+        out.append(f"\ninterpreters x threads, camapp fps: {rows}")
+        out.append(f"best: {b['workers']} x {b['threads']} ({b['fps']:.1f} fps), {b['over_best_a']:.3f} of the best invoke-only rate, "
+                   f"{b['over_best_b']:.3f} of the best plain loop")
     return "\n".join(out)
 
 

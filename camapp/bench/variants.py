@@ -165,7 +165,9 @@ def invoke_beside_decoding(model: Model, tensors: list[NDArray[Any]], source: An
     return {"measure": measure, "decode_cpu_ms_per_frame": decode_cpu[0] * 1000 / max(1, decode_cpu[1]), "mismatched": 0}
 
 
-def camapp_run(model: Model, source: Any, frames: int, encode: bool, extra_sinks: list[Any] | None = None) -> dict[str, Any]:
+def camapp_run(
+    model: Model | tuple[Model, ...], source: Any, frames: int, encode: bool, extra_sinks: list[Any] | None = None
+) -> dict[str, Any]:
     sink = BenchSink(encode)
     source.open()
     try:

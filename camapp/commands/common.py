@@ -27,6 +27,16 @@ MODEL_ARGS = {
 }
 
 
+def count_or_auto(value: str) -> int | str:
+    """--threads / --workers: a number, or auto (the config then checks the range)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value '{value}' (a number or auto)") from None
+
+
 def task_name(value: str) -> str:
     """--task: checked against the task registry when given (importing it for every --help would be slow)."""
     from camapp.inference.tasks import TASKS
@@ -44,7 +54,7 @@ def add_model_args(p: argparse.ArgumentParser, settings: tuple[str, ...] = MODEL
     g.add_argument("--model", "-m", help="a .tflite file or a model id (camapp models list)")
     g.add_argument("--labels", "-l", help="labels file (default: the model's metadata or manifest entry)")
     g.add_argument("--task", type=task_name, metavar="TASK", help="override the task read from the model: auto, classify or detect")
-    g.add_argument("--threads", type=int, help="interpreter threads (default 2)")
+    g.add_argument("--threads", type=count_or_auto, metavar="N|auto", help="threads per interpreter (default auto)")
     if "top_k" in settings:
         g.add_argument("--top-k", type=int, dest="top_k", help="classes per frame for classifiers (default 5)")
     if "threshold" in settings:

@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 from camapp import progress
-from camapp.app import OutputContext, build_analytics, build_models, build_outputs, model_name, source_options
-from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
+from camapp.app import Arrangement, OutputContext, build_analytics, build_models, build_outputs, model_name, source_options
+from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, count_or_auto
 from camapp.config import Config
 from camapp.control import ControlChannel, ModelChange, SwitchModel
 from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -98,7 +98,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--mode", choices=["auto", "live", "file"], help="live: newest frame, skip the rest; file: every frame")
     g.add_argument("--every", type=int, help="run inference on every Nth frame, drawing the last result between")
     g.add_argument("--max-frames", type=int, dest="max_frames", help="stop after N frames")
-    g.add_argument("--workers", type=int, help="interpreters working on frames in turn (default 1; see docs/architecture.md)")
+    g.add_argument("--workers", type=count_or_auto, metavar="N|auto",
+                   help="interpreters working on frames in turn (default auto: several on a file, one on a slow camera)")
     g = p.add_argument_group("outputs")
     g.add_argument("--show", action="store_true", default=None, help="show a window")
     g.add_argument("--save", help="annotated video (.mp4/.avi/.mkv) or folder for annotated images")
@@ -122,21 +123,23 @@ def run(args: argparse.Namespace) -> int:
     # systemd notify / watchdog, reconnecting live sources, degrading outputs, SIGHUP, stats lines.
     service = ServiceContext(cfg, stats, stop)
     source = service.source(lambda: open_source(uri, source_options(cfg)))
-    models = build_models(cfg)
+    models, arrangement = build_models(cfg, source)
     model = models[0]
+    log.info("%d interpreter%s x %d thread%s: %s", arrangement.workers, "s" if arrangement.workers > 1 else "",
+             arrangement.threads, "s" if arrangement.threads > 1 else "", arrangement.why)
     analytics, controls = build_analytics(cfg), ControlChannel()
     received = _stop_on_signals(stop)
     source.open()
     sinks: list[Sink] = []
     try:
-        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status)))
+        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status, arrangement)))
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, overlay_style(cfg))
         pipeline = Pipeline(source, models, sinks, options, stop, stats, analytics, controls)
         workers = f", {len(models)} workers" if len(models) > 1 else ""
         status = f"running {model.options.path} on {source.source_id} ({'live' if pipeline.live else 'file'} mode{workers})"
         log.info("%s", status)
-        service.started(status, lambda: _reload(args, controls, cfg))
+        service.started(status, lambda: _reload(args, controls, cfg, arrangement))
         with file_progress(source, cfg, stats):  # [progress] frames / total, FPS, ETA; terminals only
             summary = pipeline.run()
     finally:
@@ -153,11 +156,11 @@ def run(args: argparse.Namespace) -> int:
 RELOAD_APPLY_TIMEOUT_S = 30.0  # the worker applies commands between frames: a frame takes far less
 
 
-def _reload(args: argparse.Namespace, controls: ControlChannel, running: Config) -> str:
+def _reload(args: argparse.Namespace, controls: ControlChannel, running: Config, arrangement: Arrangement) -> str:
     """SIGHUP (in the reload thread): the config again and a fresh model, sent through the control
     channel; raising (a bad config, a model that fails to load) keeps the old one running."""
     cfg = build_config(args, RUN_ARGS)
-    models = build_models(cfg, running.pipeline.workers)  # the pool's size is fixed for the run
+    models, _ = build_models(cfg, arrangement=arrangement)  # the pool's size is fixed for the run
     model = models[0]
     ticket = controls.send(SwitchModel(models, ModelChange(model_name(cfg), model.task)))
     if not ticket.wait(RELOAD_APPLY_TIMEOUT_S):

@@ -42,7 +42,8 @@ def recorder(monkeypatch):
     return Recorder
 
 
-def test_bench_pipeline_names_the_variant_and_the_round_and_counts_every_step(recorder, videos_dir, models_dir):
+def test_bench_pipeline_names_the_variant_and_the_round_and_counts_every_step(recorder, videos_dir, models_dir, monkeypatch):
+    monkeypatch.setattr("camapp.bench.pipeline.cpu_cores", lambda: 2)  # 1 thread each: a pool of two as well
     opts = PipelineBenchOptions(
         source=str(videos_dir / "one-by-one-person-detection.mp4"),
         model=ModelOptions(str(models_dir / "mobilenet_v1_0.25_128_quant.tflite")),
@@ -53,15 +54,15 @@ def test_bench_pipeline_names_the_variant_and_the_round_and_counts_every_step(re
     )
     bench_pipeline(opts)
     (bar,) = recorder.made
-    assert bar.total == steps(opts) == 2 * 5 and bar.done == bar.total  # 5 variants without the web view, 2 rounds
-    assert bar.said[1:] == [
-        f"1 thread, round {r}/2: {v}" for r in (1, 2) for v in ("invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory")
-    ]
+    assert bar.total == steps(opts) == 2 * 6 and bar.done == bar.total  # 6 variants without the web view, 2 rounds
+    variants = ("invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory", "camapp_pool")
+    assert bar.said[1:] == [f"1 thread, round {r}/2: {v}" for r in (1, 2) for v in variants]
 
 
-def test_steps_count_the_web_variant_and_the_live_run_for_each_thread_count():
+def test_steps_count_the_web_variant_the_pool_and_the_live_run_for_each_thread_count(monkeypatch):
+    monkeypatch.setattr("camapp.bench.pipeline.cpu_cores", lambda: 2)
     opts = PipelineBenchOptions(source="v.mp4", model=ModelOptions("m.tflite"), threads=(1, 2), rounds=3, live_frames=100)
-    assert steps(opts) == 2 * (3 * 6 + 1)
+    assert steps(opts) == (3 * 7 + 1) + (3 * 6 + 1)  # 1 thread: a pool of 2 too; 2 threads fill both cores
 
 
 def test_bench_models_names_each_model_and_thread_count(recorder, models_dir):

@@ -18,6 +18,8 @@ import pytest
 
 from camapp.analytics.events import DebounceOptions
 from camapp.analytics.stage import Analytics
+from camapp.app import Arrangement, choose_arrangement
+from camapp.config import load_config
 from camapp.control import ModelChange, ResetCounts, SwitchModel, TuneModel
 from camapp.errors import InferenceError, OutputError, SourceError
 from camapp.frames import Frame, Image, Size
@@ -518,3 +520,16 @@ def test_an_error_in_a_pool_worker_reaches_the_caller(frames):
     with pytest.raises(InferenceError):
         Pipeline(FakeSource(frames, 10**9), (RecordingModel(fail_after=3), RecordingModel(fail_after=3)), [], PipelineOptions()).run()
     assert not [t for t in threading.enumerate() if t.name.startswith("camapp-worker")]
+
+
+def test_auto_arranges_interpreters_by_how_fast_frames_come() -> None:
+    auto = load_config(None, env={})
+    on_a_file = choose_arrangement(auto, None, None, cores=2)
+    assert (on_a_file.workers, on_a_file.threads) == (2, 1) and "as fast as they are read" in on_a_file.why
+    slow_camera = choose_arrangement(auto, 10.0, 8.5, cores=4)  # 10 fps, 8.5 ms invokes: one keeps up
+    assert (slow_camera.workers, slow_camera.threads) == (1, 4) and "lowest latency" in slow_camera.why
+    fast_camera = choose_arrangement(auto, 30.0, 120.0, cores=4)  # a Pi: 30 fps, 120 ms invokes
+    assert (fast_camera.workers, fast_camera.threads) == (2, 2) and "faster than one 120.0 ms invoke" in fast_camera.why
+    assert (choose_arrangement(auto, None, None, cores=1).workers, choose_arrangement(auto, None, None, cores=1).threads) == (1, 1)
+    fixed = load_config(None, env={}, overrides={"pipeline.workers": 3, "model.threads": 2})
+    assert choose_arrangement(fixed, None, None, cores=2) == Arrangement(3, 2, "set in the config")
