@@ -9,8 +9,10 @@ stand in (GatedModel, RecordingModel).
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -478,6 +480,10 @@ def test_a_pool_of_real_interpreters_gives_exactly_the_results_of_one(videos_dir
         return [r.payload() for _, _, r, _ in sink.calls]
 
     assert results_of((detector, copy)) == results_of(detector)
+    freed = weakref.ref(copy)
+    del copy
+    gc.collect()
+    assert freed() is None, "the extra interpreter is freed once the pipeline that used it is gone"
 
 
 def test_a_pool_switches_models_between_two_frames_and_tells_the_sinks_first(frames):
