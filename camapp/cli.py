@@ -8,6 +8,7 @@ import sys
 import traceback
 
 from camapp import __version__, early_signals
+from camapp.commands import COMMANDS, IMAGE_COMMANDS
 from camapp.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CamappError
 from camapp.logs import quiet_native_logs, setup_logging, under_journal
 
@@ -20,30 +21,29 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"camapp: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> ArgumentParser:
-    from camapp.commands import images, run
+def build_parser(argv: list[str] | None = None) -> ArgumentParser:
+    """The parser, with the full options of the command in `argv` (all commands when None)."""
+    import importlib
 
     parser = ArgumentParser(prog="camapp", description="Real-time MobileNet classification and SSD detection for the Raspberry Pi.")
     parser.add_argument("--version", action="version", version=f"camapp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
-    for module in (run, images, *_optional_commands()):
-        module.add_parser(sub)
+    wanted = _command_named(argv) if argv is not None else None
+    everything = argv is None  # `camapp --help` needs only the help lines: no command module at all
+    for name, (module, help_line) in COMMANDS.items():
+        if everything or name == wanted:
+            importlib.import_module(f"camapp.commands.{module}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_line)  # listed in --help; its options load when it is run
+    if everything or wanted not in COMMANDS:
+        importlib.import_module(f"camapp.commands.{IMAGE_COMMANDS}").add_parser(sub)
     return parser
 
 
-def _optional_commands() -> list:  # type: ignore[type-arg]
-    """Command modules added by later features; each registers itself with add_parser()."""
-    import importlib
-
-    found = []
-    for name in ("models", "bench", "service", "check_config", "doctor"):
-        try:
-            found.append(importlib.import_module(f"camapp.commands.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"camapp.commands.{name}":
-                raise
-    return found
+def _command_named(argv: list[str]) -> str | None:
+    """The first argument that is not an option: the command (None for `camapp --help`)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _error_prefix() -> str:
@@ -53,8 +53,9 @@ def _error_prefix() -> str:
 def main(argv: list[str] | None = None) -> int:
     early_signals.hold_sighup()  # before the slow imports: a reload must not kill a starting service
     quiet_native_logs(debug="--debug" in (sys.argv[1:] if argv is None else argv))  # before cv2 is imported
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    parser = build_parser(given)
+    args = parser.parse_args(given)
     if args.command != "run":
         early_signals.release_sighup()
     debug = bool(getattr(args, "debug", False))

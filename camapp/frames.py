@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -63,4 +62,6 @@ def yuv420_to_bgr(buffer: NDArray[np.uint8], width: int, height: int, stride: in
     u = flat[y_size : y_size + c_size].reshape(c_height, c_stride)[:, :c_width]
     v = flat[y_size + c_size : needed].reshape(c_height, c_stride)[:, :c_width]
     packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(height * 3 // 2, width)
+    import cv2  # here: frames is imported by commands that never convert a frame (check-config, doctor)
+
     return cast(Image, cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420))  # cv2's stubs say MatLike

@@ -7,12 +7,13 @@ import json
 import os
 
 from camapp.app import model_options
+from camapp.commands import COMMANDS
 from camapp.commands.common import add_common_args, build_config
 from camapp.errors import EXIT_OK, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("bench", help="measure models and the pipeline on this device", description=__doc__)
+    p = sub.add_parser("bench", help=COMMANDS["bench"][1], description=__doc__)
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT")
     bench.required = True
     _models_parser(bench)

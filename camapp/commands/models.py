@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from camapp.commands import COMMANDS
 from camapp.commands.common import add_common_args, build_config, task_name
 from camapp.errors import EXIT_OK, EXIT_USAGE, ModelError, UsageError
 from camapp.models import download, mirror, zoo
@@ -21,7 +22,7 @@ STORE_ARGS = {"cache_dir": "model.cache_dir", "mirror": "model.mirror"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("models", help="list, inspect, pull and verify models", description="The model zoo (models/manifest.yaml).")
+    p = sub.add_parser("models", help=COMMANDS["models"][1], description="The model zoo (models/manifest.yaml).")
     actions = p.add_subparsers(dest="models_action", metavar="ACTION", parser_class=type(p))
     actions.required = True
     lp = _action(actions, "list", "the manifest's models: task, backbone, alpha, resolution, size, accuracy, cached", list_models)

@@ -12,6 +12,7 @@ from typing import Any
 
 from camapp import progress
 from camapp.app import Arrangement, OutputContext, build_analytics, build_models, build_outputs, model_name, source_options
+from camapp.commands import COMMANDS
 from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, count_or_auto
 from camapp.config import Config
 from camapp.control import ControlChannel, ModelChange, SwitchModel
@@ -85,7 +86,7 @@ RUN_ARGS = {
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="run a model on a camera, video, stream or images", description="Run the live loop.")
+    p = sub.add_parser("run", help=COMMANDS["run"][1], description="Run the live loop.")
     g = p.add_argument_group("source")
     g.add_argument("--source", "-s", help="picam[:N] | N | /dev/videoN | file | folder | glob | rtsp://… | http://…")
     g.add_argument("--realtime", action="store_true", default=None, help="read files at their own frame rate")

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from camapp.commands import COMMANDS
 from camapp.commands.service_paths import FIX, Needed, refuse_hidden, this_installation
 from camapp.commands.service_unit import (
     DEFAULT_CAMAPP,
@@ -40,7 +41,7 @@ DEFAULT_UNIT_DIR = "/etc/systemd/system"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("service", help="install, remove or show the systemd service", description="Manage the camapp systemd unit.")
+    p = sub.add_parser("service", help=COMMANDS["service"][1], description="Manage the camapp systemd unit.")
     ss = p.add_subparsers(dest="action", metavar="ACTION")
     ss.required = True
     instance_help = "one camera of several: camapp@NAME.service, reading CONFIG_DIR/NAME.yaml"
