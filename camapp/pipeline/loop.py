@@ -4,8 +4,9 @@ Stages never call each other; handoff.py carries items between them:
 
     capture thread   source.read() -> prepare (resize + colour swap into a reused input buffer)
          | LatestSlot (live: newest frame wins, replaced ones counted) or FrameQueue (file: every frame)
-    worker (caller)  commands from the control channel (between frames), then copy into the input
-                     tensor, invoke, decode -> Results -> the analytics stage (events)
+    worker(s)        commands from the control channel (between frames), then copy into the input
+                     tensor, invoke, decode -> Results -> in frame order: the analytics stage (events)
+                     (the caller's thread; more threads with a pool of interpreters, see pool.py)
          | FrameQueue (file: blocks; live: drops the oldest, counted as not delivered)
     output thread    overlay (only when a sink wants pixels) -> Delivery -> sinks
 
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 
 from camapp.analytics.events import Event
 from camapp.analytics.stage import Analytics
-from camapp.control import ControlChannel, ModelChange, ResetCounts, SwitchModel, TuneModel
+from camapp.control import ControlChannel, ModelChange
 from camapp.frames import Frame
 from camapp.inference.preprocess import Transform
 from camapp.outputs.base import Delivery, Sink
@@ -158,10 +159,9 @@ class Pipeline:
         controls: ControlChannel | None = None,
     ) -> None:
         self.source = source
-        # More than one model: a pool of interpreters, one worker thread each (pool.py).
-        group = models_of(model)
-        self.pool_models = group if len(group) > 1 else None
-        self.model: FrameModel = group[0]
+        # One model, or several copies that take frames in turn, one worker thread each (pool.py).
+        self.group = models_of(model)
+        self.model: FrameModel = self.group[0]  # what the capture thread prepares inputs for
         self.sinks = sinks
         self.options = options
         self.analytics = analytics or Analytics()  # no detector: the stage costs nothing
@@ -185,26 +185,6 @@ class Pipeline:
         self._output_thread: threading.Thread | None = None
 
     # -- the control channel ---------------------------------------------------------------
-    def _apply_commands(self) -> None:
-        """Commands sent from other threads, applied by the worker between two frames."""
-        for command, ticket in self.controls.take():
-            if isinstance(command, SwitchModel):
-                # The capture thread reads self.model once per frame, and a frame prepared for the
-                # old model is run through the new one's own run() instead (_infer), so each frame
-                # sees one model from end to end.
-                self.model = models_of(command.model)[0]
-                self.last_results = None  # every-N must not reuse the old model's results
-                self.analytics.reset()
-                self.outbox.put(command.change, self._output_dead)  # sinks hear of it in frame order
-            elif isinstance(command, TuneModel):
-                if not isinstance(self.model, TunableModel):
-                    ticket.finish(False)  # a model without settings (a test's fake): nothing applied
-                    continue
-                self.model.tune(command.threshold, command.top_k)
-            elif isinstance(command, ResetCounts):
-                self.analytics.reset()
-            ticket.finish(True)
-
     def _cancel_commands(self) -> None:
         for _command, ticket in self.controls.take():
             ticket.finish(False)
@@ -264,10 +244,7 @@ class Pipeline:
         self._output_thread.start()
         self._capture_thread.start()
         try:
-            if self.pool_models is not None:
-                InterpreterPool(self, self.pool_models).run()
-            else:
-                self._work()
+            InterpreterPool(self, self.group).run()  # one interpreter or several: the same ordered path
         finally:
             self._cancel_commands()
             self.outbox.put(END)
@@ -285,46 +262,11 @@ class Pipeline:
         self.stats.not_delivered = self.outbox.dropped
         return self.stats.summary()
 
-    def _work(self) -> None:
-        seen = 0
-        while not self.stop.is_set():
-            self._apply_commands()
-            work = self.handoff.get(timeout=0.25)
-            if work is None:
-                if self.handoff.ended:
-                    break
-                continue
-            fresh = seen % self.options.every == 0
-            seen += 1
-            events: tuple[Event, ...] = ()
-            if fresh:
-                results: Results | None = self._infer(work)
-                self.last_results = results
-            else:
-                results = self.last_results
-            work.release()
-            if fresh and results is not None:
-                self.stats.frame_processed(results.inference_ms, (time.monotonic_ns() - work.frame.timestamp_ns) / 1e6)
-                events = self.analytics.update(results)  # before the lossy hand-off: no event is ever dropped
-            self.outbox.put(_Out(work.frame, results, fresh, events), self._output_dead)
-
-    def _infer(self, work: _Work) -> Results:
-        model = self.model  # once: a SwitchModel command may replace it between frames
-        t0 = time.perf_counter()
-        if work.buffer is not None and work.pool is not None and work.pool.model is model:  # prepared for this model
-            assert work.transform is not None
-            results = model.infer(work.frame, work.buffer, work.transform)  # type: ignore[attr-defined]
-        else:
-            results = model.run(work.frame)
-        total_ms = (time.perf_counter() - t0) * 1000
-        self.stages.add("invoke", results.inference_ms)
-        self.stages.add("postprocess", max(0.0, total_ms - results.inference_ms))
-        return results
-
-    # -- what the interpreter pool uses (pool.py) ---------------------------------------------
+    # -- what the workers use (pool.py) -----------------------------------------------------
     def infer_with(self, work: _Work, model: FrameModel, prepared_for: FrameModel) -> Results:
-        """One worker's inference: `model` is one of a pool of copies, so an input prepared for the
-        pool's first model (same file, same input) fits every one of them."""
+        """One worker's inference. A frame prepared for `prepared_for` (the group's first model:
+        every copy reads the same file, so the same input) skips preprocessing; one prepared for a
+        model that was switched out meanwhile goes through `model`'s own run()."""
         if work.buffer is not None and work.pool is not None and work.pool.model is prepared_for:
             assert work.transform is not None
             return model.infer(work.frame, work.buffer, work.transform)  # type: ignore[attr-defined, no-any-return]

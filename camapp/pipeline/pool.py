@@ -1,5 +1,6 @@
-"""A pool of interpreters: N copies of the model, one thread each, taking frames in turn.
+"""The inference workers: one interpreter on the caller's thread, or N copies taking frames in turn.
 
+Every run goes through here; one interpreter is simply a pool of one (no extra thread).
 With one interpreter, a frame waits for the one before it. When frames arrive faster than one
 invoke takes (a file, a fast camera), N interpreters of fewer threads each can work on N frames at
 once. Measured in issue 16's planning on this 2-core machine: two 1-thread interpreters reached
@@ -137,7 +138,7 @@ class InterpreterPool:
                 if isinstance(command, SwitchModel):
                     self.group = models_of(command.model)
                     p.model = self.group[0]  # what the capture thread prepares inputs for
-                    s.notices.setdefault(s.next_seq, []).append(command)
+                    self._notice(command)
                 elif isinstance(command, TuneModel):
                     from camapp.pipeline.loop import TunableModel  # loaded already: loop.py runs the pool
 
@@ -148,8 +149,19 @@ class InterpreterPool:
                     for model in tunable:
                         model.tune(command.threshold, command.top_k)
                 elif isinstance(command, ResetCounts):
-                    s.notices.setdefault(s.next_seq, []).append(command)
+                    self._notice(command)
             ticket.finish(True)
+
+    def _notice(self, command: SwitchModel | ResetCounts) -> None:
+        """Under the take lock: what comes after the frames already taken. With none of them still
+        in flight it applies now (a camera that stalled still hears of a new model at once);
+        otherwise just before the first frame taken after it is handed on."""
+        s = self.state
+        with s.order_lock:
+            if s.released == s.next_seq:
+                self._apply_notice(command)
+            else:
+                s.notices.setdefault(s.next_seq, []).append(command)
 
     def _apply_notice(self, notice: SwitchModel | ResetCounts) -> None:
         """In frame order, under the order lock: what a command means for what comes after it."""
