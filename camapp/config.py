@@ -232,6 +232,18 @@ class HttpConfig(Section):
         return value
 
 
+class CropsConfig(Section):
+    """Detect, then classify: a classifier names what is inside each detected box (camapp.inference.crops)."""
+
+    model: str | None = Field(None, description="a classifier (.tflite or model id, e.g. one built by camapp teach) for the crops")
+    labels: list[str] = Field(default_factory=list, description="classify only boxes with these detector labels (empty: all)")
+    padding: float = Field(0.1, ge=0.0, le=1.0, description="context added around a box, as a fraction of its width and height")
+    min_size: int = Field(24, ge=1, le=4096, description="boxes smaller than this many pixels (either side) are not classified")
+    max_per_frame: int = Field(10, ge=1, le=100, description="classify at most this many boxes per frame (best scores first)")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+
 class EventsConfig(Section):
     """Change events (appeared / left / count / class_changed) instead of one line per frame."""
 
@@ -297,10 +309,144 @@ class SnapshotsConfig(Section):
     _labels = model_validator(mode="before")(_split_labels)
 
 
+def _point(value: Any, what: str) -> tuple[float, float]:
+    """[x, y] normalised to the frame: 0..1 each (pixels would tie the config to one resolution)."""
+    if (
+        not isinstance(value, (list, tuple)) or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"{what} must be [x, y] with numbers from 0 to 1, got {value!r}")
+    x, y = float(value[0]), float(value[1])
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise ValueError(f"{what} {[x, y]} is outside the frame: x and y go from 0 (left, top) to 1 (right, bottom)")
+    return x, y
+
+
+_AREA_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _area_name(value: str) -> str:
+    # The name is part of MQTT topics and Home Assistant ids: no spaces, slashes or wildcards.
+    if not _AREA_NAME.fullmatch(value):
+        raise ValueError(f"'{value}' is not a valid name: use letters, digits, '_' and '-' (it becomes part of MQTT topics)")
+    return value
+
+
+Anchor = Literal["bottom_center", "center"]
+
+
+class ZoneConfig(Section):
+    """A polygon in which tracked objects are counted (docs/zones.md)."""
+
+    name: str = Field(description="the zone's name, unique among zones (letters, digits, _ and -)")
+    polygon: list[tuple[float, float]] = Field(description="at least three [x, y] points, 0..1 of the frame's width and height")
+    labels: list[str] = Field(default_factory=list, description="count only these labels (empty: any label)")
+    anchor: Anchor = Field(
+        "bottom_center", description="the point of a box that must be inside: bottom_center (floors) or center (shelves, overhead)"
+    )
+    events: Literal["tracks", "presence"] = Field(
+        "tracks", description="tracks: zone_entered / zone_left per object; presence: zone_occupied / zone_empty only (shelf slots)"
+    )
+    debounce_frames: int = Field(3, ge=1, le=10000, description="inside / outside must hold this many processed frames")
+    debounce_seconds: float = Field(0.0, ge=0, le=3600, description="... and this many seconds")
+    loiter_seconds: float | None = Field(None, gt=0, le=86400, description="a loitering event once an object stays this long (null: never)")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _area_name(value)
+
+    @field_validator("polygon", mode="before")
+    @classmethod
+    def _polygon(cls, value: Any) -> Any:
+        if not isinstance(value, list) or len(value) < 3:
+            raise ValueError("a polygon needs at least three [x, y] points")
+        points = [_point(p, f"point {i + 1}") for i, p in enumerate(value)]
+        area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True))
+        if abs(area) < 1e-6:
+            raise ValueError("the polygon has no area: its points lie on one line")
+        return points
+
+
+class LineConfig(Section):
+    """A line across which tracked objects are counted in and out (docs/zones.md)."""
+
+    name: str = Field(description="the line's name, unique among lines (letters, digits, _ and -)")
+    start: tuple[float, float] = Field(description="[x, y], 0..1; standing here and looking at end, crossing to the left is in")
+    end: tuple[float, float] = Field(description="[x, y], 0..1")
+    labels: list[str] = Field(default_factory=list, description="count only these labels (empty: any label)")
+    anchor: Anchor = Field("bottom_center", description="the point of a box that crosses: bottom_center (floors) or center")
+
+    _labels = model_validator(mode="before")(_split_labels)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _area_name(value)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _in_frame(cls, value: Any, info: ValidationInfo) -> Any:
+        return _point(value, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _has_length(self) -> LineConfig:
+        if abs(self.start[0] - self.end[0]) + abs(self.start[1] - self.end[1]) < 1e-3:
+            raise ValueError("start and end are the same point: a line needs two different points")
+        return self
+
+
+class TrackingConfig(Section):
+    """The tracker behind zones, lines and track ids (camapp.analytics.tracking)."""
+
+    enabled: Literal["auto"] | bool = Field("auto", description="auto: on when zones or lines exist; true: track ids without zones")
+    low_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="detections down to this score continue a track (new tracks need model.threshold)"
+    )
+    max_age: float = Field(1.5, gt=0, le=600, description="seconds a lost track is kept before its object counts as gone")
+    min_hits: int = Field(3, ge=1, le=100, description="frames an object must be seen before it is tracked (gets an id)")
+    match_iou: float = Field(0.2, gt=0, le=1, description="least overlap of a track's predicted box and a detection to match")
+    merge_iou: float = Field(0.5, gt=0, le=1, description="duplicate boxes overlapping this much (any label) are merged")
+    merge_inside: float = Field(0.8, gt=0, le=1, description="a box lying this much inside a better one is merged into it")
+    trail: int = Field(0, ge=0, le=200, description="past positions drawn per track (0: none)")
+    state_file: str | None = Field(
+        None, description="zone visits and line totals kept across restarts (default with zones or lines: camapp-counts.json "
+        "in the working directory, the state folder for the service); null: not kept"
+    )
+
+
+class TeachConfig(Section):
+    """Teaching from the web page (docs/teach.md): on whenever http is on and the panel is enabled."""
+
+    enabled: bool = Field(True, description="serve the teach panel (/teach) with the web view")
+    dir: str | None = Field(
+        None, description="the examples folder, one sub-folder per class (default: teach/ in the service's state folder, "
+        "else ~/.local/share/camapp/teach)"
+    )
+    output: str | None = Field(None, description="the model Build writes (default: the examples folder's name + .tflite beside it)")
+    backbone: str = Field("v2", min_length=1, description="v1, v2, v3 (the zoo's classifier) or a classifier .tflite or model id")
+    head: Literal["fit", "mean"] = Field("fit", description="fit: vectors fitted to separate the classes; mean: the class means")
+    unknown_below: float | Literal["auto", "off"] = Field(
+        "auto", description="answer 'unknown' below this cosine (auto: from the examples)"
+    )
+    rate: float = Field(4.0, gt=0, le=30, description="frames saved per second while the record button is held")
+    live_fps: float = Field(2.0, gt=0, le=30, description="most embeddings per second for the live bars (only while the panel is open)")
+
+    @field_validator("unknown_below")
+    @classmethod
+    def _cosine(cls, value: float | str) -> float | str:
+        if isinstance(value, float) and not -1.0 <= value <= 1.0:
+            raise ValueError("a cosine goes from -1 to 1")
+        return value
+
+
 class Config(Section):
     source: SourceConfig = Field(default_factory=SourceConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    crops: CropsConfig = Field(default_factory=CropsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
@@ -308,6 +454,31 @@ class Config(Section):
     events: EventsConfig = Field(default_factory=EventsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list, description="polygons in which tracked objects are counted (docs/zones.md)")
+    lines: list[LineConfig] = Field(default_factory=list, description="lines across which tracked objects are counted in and out")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    teach: TeachConfig = Field(default_factory=TeachConfig)
+
+    @field_validator("zones", "lines")
+    @classmethod
+    def _unique_names(cls, items: list[Any]) -> list[Any]:
+        names = [item.name for item in items]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"the name '{twice[0]}' is used twice; every one needs its own name")
+        return items
+
+    @model_validator(mode="after")
+    def _counts_file(self) -> Config:
+        if (self.zones or self.lines) and "state_file" not in self.tracking.model_fields_set:
+            # Counts that last are the point of zones and lines; `state_file: null` turns it off.
+            self.tracking.state_file = "camapp-counts.json"
+        return self
+
+    @property
+    def tracking_on(self) -> bool:
+        on = self.tracking.enabled
+        return bool(self.zones or self.lines) if on == "auto" else bool(on)
 
 
 ENV_PREFIX = "CAMAPP_"
@@ -323,6 +494,7 @@ NON_CONFIG_ENV: dict[str, str] = {
     "CAMAPP_PYTHON": "scripts/camapp: the Python that creates the virtualenv",
     "CAMAPP_SHARED": "tests and benchmarks: the folder of shared test models, images and videos",
     "CAMAPP_REQUIRE_SERVICES": "tests (CI): fail instead of skipping when mosquitto, chromium or systemd is missing",
+    "CAMAPP_EXPORT_PYTHON": "tests: the Python with ai-edge-litert that writes taught models for the tflite-runtime tests",
 }
 ENV_DOCS = "docs/config.md"
 

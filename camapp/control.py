@@ -37,11 +37,19 @@ class TuneModel:
 
 
 @dataclass(frozen=True)
+class TunePipeline:
+    """Change how the pipeline runs, from the next frame on (None: unchanged)."""
+
+    every: int | None = None  # infer every Nth frame, drawing the last result between
+    overlay: bool | None = None  # draw results on frames for the outputs that want pixels
+
+
+@dataclass(frozen=True)
 class ResetCounts:
     """Forget what the analytics stage counted (objects in view, the top class)."""
 
 
-Command = SwitchModel | TuneModel | ResetCounts
+Command = SwitchModel | TuneModel | TunePipeline | ResetCounts
 
 
 class Ticket:

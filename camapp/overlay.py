@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import cv2
+import numpy as np
 
 from camapp.frames import Image
 from camapp.results import Results
@@ -120,6 +121,46 @@ def _boxed_text(image: Image, text: str, x: int, y: int, style: TextStyle, fg: C
     cv2.putText(image, text, (x + style.pad, y - style.pad - base), FONT, style.font_scale, fg, style.thickness, cv2.LINE_AA)
 
 
+ZONE_COLOUR: Colour = (255, 200, 0)  # BGR: a light blue that no class colour is close to for long
+LINE_COLOUR: Colour = (0, 220, 255)  # BGR: yellow
+
+
+def draw_zone(image: Image, polygon: tuple[tuple[float, float], ...], text: str, colour: Colour = ZONE_COLOUR) -> None:
+    """A zone's outline (normalised points), lightly filled while `text` says it holds something."""
+    h, w = image.shape[:2]
+    style = style_for(image)
+    pts = np.array([[round(x * w), round(y * h)] for x, y in polygon], dtype=np.int32)
+    cv2.polylines(image, [pts], True, colour, max(1, style.line // 2), cv2.LINE_AA)
+    x, y = int(pts[:, 0].min()), int(pts[:, 1].min())
+    draw_label(image, text, x, y + box_size(text, style)[1], colour, style)
+
+
+def draw_tripwire(image: Image, start: tuple[float, float], end: tuple[float, float], text: str, colour: Colour = LINE_COLOUR) -> None:
+    """A counting line with an arrow at its middle pointing to its "in" side, and `text` beside it."""
+    h, w = image.shape[:2]
+    style = style_for(image)
+    a = (round(start[0] * w), round(start[1] * h))
+    b = (round(end[0] * w), round(end[1] * h))
+    cv2.line(image, a, b, colour, style.line, cv2.LINE_AA)
+    mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length = max(1.0, (dx * dx + dy * dy) ** 0.5)
+    # "in" is to the left seen from start: on a picture whose y grows downwards that is (dy, -dx).
+    nx, ny = dy / length, -dx / length
+    reach = 4 * style.text_px
+    cv2.arrowedLine(image, (round(mx), round(my)), (round(mx + nx * reach), round(my + ny * reach)), colour, style.line,
+                    cv2.LINE_AA, tipLength=0.35)
+    draw_label(image, text, round(mx - nx * reach), round(my - ny * reach), colour, style)
+
+
+def draw_trail(image: Image, points: tuple[tuple[float, float], ...], colour: Colour) -> None:
+    if len(points) < 2:
+        return
+    h, w = image.shape[:2]
+    pts = np.array([[round(x * w), round(y * h)] for x, y in points], dtype=np.int32)
+    cv2.polylines(image, [pts], False, colour, max(1, style_for(image).line // 2), cv2.LINE_AA)
+
+
 def hud_lines(hud: Hud, width: int, style: TextStyle) -> list[str]:
     """The HUD as one line when it fits the frame's width, else one field per line."""
     fields = [f"cap {hud.capture_fps:.1f} fps", f"inf {hud.inference_fps:.1f} fps", f"{hud.inference_ms:.1f} ms"]
@@ -163,6 +204,8 @@ def annotate(image: Image, results: Results | None, hud: Hud | None, top_k: int 
     """
     out = image.copy()
     if results is not None:
+        for extra in results.overlays:  # zones and lines first, so boxes and labels stay on top
+            extra.draw(out)
         results.draw(out, top_k)  # each task draws its own results (camapp.inference.tasks)
     if hud is not None:
         draw_hud(out, hud)

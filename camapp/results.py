@@ -9,8 +9,8 @@ needs no change outside its own module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
 
 from camapp.frames import Image
 
@@ -55,6 +55,12 @@ class Box:
         return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
 
 
+class Drawable(Protocol):
+    """Something drawn over a frame besides its results (the zones and lines of camapp.analytics)."""
+
+    def draw(self, image: Image) -> None: ...
+
+
 @dataclass
 class Results(ABC):
     """The outcome of one inference on one frame. frame_index ties it to exactly that frame."""
@@ -68,6 +74,8 @@ class Results(ABC):
 
     task: ClassVar[str]  # the registry's name for the task that made it
     summary: ClassVar[SummaryKind]
+    # Set by the analytics stage on the worker, before the hand-off: drawn after the results, never serialised.
+    overlays: tuple[Drawable, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @abstractmethod
     def scored_labels(self) -> list[tuple[str, float]]:

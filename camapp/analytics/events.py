@@ -20,7 +20,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 from camapp.results import Results
 
-EventType = Literal["appeared", "left", "count", "class_changed"]
+EventType = Literal[
+    "appeared", "left", "count", "class_changed",
+    # from tracks, zones and lines (camapp.analytics.zones); they carry the fields below
+    "zone_entered", "zone_left", "loitering", "zone_occupied", "zone_empty", "line_crossed",
+]
 V = TypeVar("V")
 
 
@@ -35,6 +39,11 @@ class Event:
     source_id: str
     time: float  # wall-clock seconds since the epoch, for listeners on other machines
     score: float | None = None  # the best score of `label` in that frame
+    zone: str | None = None  # zone events: which zone (`count` is then its occupancy)
+    line: str | None = None  # line_crossed: which line
+    track_id: int | None = None  # the tracked object the event is about
+    direction: str | None = None  # line_crossed: "in" or "out"
+    dwell_s: float | None = None  # zone_left and loitering: seconds inside the zone
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +57,11 @@ class Event:
         }
         if self.score is not None:
             out["score"] = round(self.score, 4)
+        for key in ("zone", "line", "track_id", "direction"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.dwell_s is not None:
+            out["dwell_s"] = round(self.dwell_s, 2)
         return out
 
 
@@ -103,10 +117,12 @@ class EventDetector:
         self._states.clear()
         self._top = None
 
-    def update(self, results: Results, wall_time: float) -> list[Event]:
+    def update(self, results: Results, wall_time: float, objects: list[tuple[str, float]] | None = None) -> list[Event]:
+        """`objects` replaces the frame's own (label, score) list: with tracking on, the objects
+        tracked now, so a detection that flickers below the threshold does not come and go."""
         if results.summary == "top_class":
             return self._update_class(results, wall_time)
-        return self._update_counts(results, wall_time)
+        return self._update_counts(results, wall_time, results.scored_labels() if objects is None else objects)
 
     def watched(self, label: str) -> bool:
         return not self.labels or label in self.labels
@@ -123,8 +139,7 @@ class EventDetector:
     def top_class(self) -> str | None:
         return self._top.stable if self._top is not None else None
 
-    def _update_counts(self, results: Results, wall_time: float) -> list[Event]:
-        scored = results.scored_labels()
+    def _update_counts(self, results: Results, wall_time: float, scored: list[tuple[str, float]]) -> list[Event]:
         seen = Counter(label for label, _ in scored if self.watched(label))
         best: dict[str, float] = {}
         for label, score in scored:

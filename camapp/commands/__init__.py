@@ -6,6 +6,7 @@
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run a model on a camera, video, stream or images"),
     "models": ("models", "list, inspect, pull and verify models"),
+    "teach": ("teach", "teach your own classes: add examples from a camera or video, build a classifier"),
     "bench": ("bench", "measure models and the pipeline on this device"),
     "service": ("service", "install, remove or show the systemd service"),
     "check-config": ("check_config", "validate a config file and print the effective config (secrets masked)"),

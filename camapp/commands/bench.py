@@ -51,7 +51,20 @@ def _pipeline_parser(bench: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--source", "-s", required=True, help="a video file")
     p.add_argument("--model", "-m", help="a .tflite file or a model id")
     p.add_argument("--labels", "-l", help="labels file (default: the model's own)")
-    p.add_argument("--threads", default="2", help="interpreter thread counts, comma-separated (default 2); the best is reported")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="interpreter thread counts, comma-separated (default auto: 1, 2, 4 ... up to the cores, so every workers x threads "
+        "arrangement that fills the board is measured); the best is reported",
+    )
+    p.add_argument(
+        "--remember",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="store the fastest arrangement for this model, so workers: auto and threads: auto use it on files and fast cameras "
+        "(default FILE: ~/.local/state/camapp/arrangements.json, or /var/lib/camapp/arrangements.json for the service when run as root)",
+    )
     p.add_argument("--frames", type=int, default=300, help="frames per variant and round (default 300)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians (default 3)")
     p.add_argument("--realtime", action="store_true", help="also run live mode with the video paced at its own frame rate")
@@ -63,7 +76,21 @@ def _pipeline_parser(bench: argparse._SubParsersAction) -> None:  # type: ignore
     p.set_defaults(handler=run_pipeline)
 
 
+def every_thread_count(cores: int) -> tuple[int, ...]:
+    """1, 2, 4 ... up to the cores, and the cores themselves (3 on a 3-core container)."""
+    counts = {cores}
+    t = 1
+    while t < cores:
+        counts.add(t)
+        t *= 2
+    return tuple(sorted(counts))
+
+
 def parse_threads(text: str) -> tuple[int, ...]:
+    if text.strip() == "auto":
+        from camapp.app import cpu_cores
+
+        return every_thread_count(cpu_cores())
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
@@ -143,4 +170,34 @@ def run_pipeline(args: argparse.Namespace) -> int:
     )
     result = bench_pipeline(opts)
     _emit(result, pipeline_table(result), args.json)
+    if args.remember is not None:
+        _remember(result, opts.model.path, args.source, args.remember or None)
     return EXIT_OK
+
+
+def _remember(result: dict, model_path: str, source: str, path: str | None) -> None:  # type: ignore[type-arg]
+    import datetime
+    from pathlib import Path
+
+    from camapp.app import cpu_cores
+    from camapp.models.checksums import file_digests
+    from camapp.pipeline.arrangements import Remembered, remember
+
+    best = result["best_arrangement"]
+    src = result["source"]
+    choice = Remembered(
+        model=os.path.basename(model_path),
+        sha256=file_digests(Path(model_path)).sha256,
+        cores=cpu_cores(),
+        workers=int(best["workers"]),
+        threads=int(best["threads"]),
+        fps=round(float(best["fps"]), 1),
+        measured=datetime.date.today().isoformat(),
+        source=f"{src['width']}x{src['height']} {os.path.basename(source)}",
+    )
+    try:
+        stored = remember(choice, Path(path) if path else None)
+    except OSError as exc:
+        raise UsageError(f"cannot store the arrangement: {exc}", "run as a user who can write there, or without --remember") from exc
+    print(f"remembered {choice.workers} x {choice.threads} for {choice.model} on {choice.cores} cores in {stored}: "
+          "workers: auto and threads: auto use it for files and cameras faster than one invoke")

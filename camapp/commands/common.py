@@ -65,6 +65,17 @@ def add_model_args(p: argparse.ArgumentParser, settings: tuple[str, ...] = MODEL
     g.add_argument("--resolution", type=int, help="narrow --backbone to this input size")
 
 
+CROPS_ARGS = {"crops": "crops.model", "crops_labels": "crops.labels"}
+
+
+def add_crops_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("detect, then classify (docs/teach.md)")
+    g.add_argument("--crops", metavar="MODEL",
+                   help="a classifier that names what is inside each detected box (e.g. from camapp teach build)")
+    g.add_argument("--crops-labels", dest="crops_labels", metavar="A,B",
+                   help="classify only boxes with these detector labels (default: all)")
+
+
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", help="YAML config file (see configs/)")
     p.add_argument("--debug", action="store_true", help="debug logging, and tracebacks on errors")

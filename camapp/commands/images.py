@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 
-from camapp.app import build_model
-from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config
+from camapp.app import attach_crops, build_model
+from camapp.commands.common import CROPS_ARGS, MODEL_ARGS, add_common_args, add_crops_args, add_model_args, build_config
 from camapp.errors import EXIT_OK, EXIT_USAGE, InputError
 from camapp.frames import Frame
 from camapp.inference.tasks import TASKS
@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         p = sub.add_parser(name, help=task.command_help, description=task.command_help)
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or globs")
         add_model_args(p, task.settings)
+        if name == "detect":
+            add_crops_args(p)
         p.add_argument("--save", metavar="DIR", help="write annotated images to this folder")
         add_common_args(p)
         p.set_defaults(handler=run_images, task_name=name)
@@ -48,8 +50,9 @@ def expand_inputs(items: list[str]) -> list[str]:
 
 
 def run_images(args: argparse.Namespace) -> int:
-    cfg = build_config(args, MODEL_ARGS)
+    cfg = build_config(args, {**MODEL_ARGS, **CROPS_ARGS})
     model = build_model(cfg.model, task=args.task_name if cfg.model.task == "auto" else cfg.model.task)
+    attach_crops(cfg, (model,), model.options.threads)
     if model.task != args.task_name:
         log.warning("the model is a %s model; 'camapp %s' runs it as one", model.task, args.task_name)
     saver = ImageFolderRecorder(args.save) if args.save else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import Any
 from camapp import progress
 from camapp.app import Arrangement, OutputContext, build_analytics, build_models, build_outputs, model_name, source_options
 from camapp.commands import COMMANDS
-from camapp.commands.common import MODEL_ARGS, add_common_args, add_model_args, build_config, count_or_auto
+from camapp.commands.common import CROPS_ARGS, MODEL_ARGS, add_common_args, add_crops_args, add_model_args, build_config, count_or_auto
 from camapp.config import Config
 from camapp.control import ControlChannel, ModelChange, SwitchModel
 from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -77,6 +78,7 @@ RUN_ARGS = {
     "every": "pipeline.every",
     "max_frames": "pipeline.max_frames",
     "workers": "pipeline.workers",
+    **CROPS_ARGS,
     "show": "output.show",
     "save": "output.save",
     "output": "output.jsonl",
@@ -101,6 +103,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--max-frames", type=int, dest="max_frames", help="stop after N frames")
     g.add_argument("--workers", type=count_or_auto, metavar="N|auto",
                    help="interpreters working on frames in turn (default auto: several on a file, one on a slow camera)")
+    add_crops_args(p)
     g = p.add_argument_group("outputs")
     g.add_argument("--show", action="store_true", default=None, help="show a window")
     g.add_argument("--save", help="annotated video (.mp4/.avi/.mkv) or folder for annotated images")
@@ -128,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
     model = models[0]
     log.info("%d interpreter%s x %d thread%s: %s", arrangement.workers, "s" if arrangement.workers > 1 else "",
              arrangement.threads, "s" if arrangement.threads > 1 else "", arrangement.why)
-    analytics, controls = build_analytics(cfg), ControlChannel()
+    analytics, controls = build_analytics(cfg, source), ControlChannel()
     received = _stop_on_signals(stop)
     source.open()
     sinks: list[Sink] = []
     try:
-        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status, arrangement)))
+        config_path = getattr(args, "config", None) or os.environ.get("CAMAPP_CONFIG") or None  # the page saves changes into it
+        sinks = service.sinks(build_outputs(OutputContext(cfg, source, stats, analytics, stop, service.source_status, arrangement,
+                                                          controls=controls, config_path=config_path)))
         p = cfg.pipeline
         options = PipelineOptions(p.mode, p.every, p.max_frames, overlay_style(cfg))
         pipeline = Pipeline(source, models, sinks, options, stop, stats, analytics, controls)

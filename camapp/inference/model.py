@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from camapp.errors import InferenceError, ModelError
 from camapp.frames import Frame, Image
 from camapp.inference import runtime
+from camapp.inference.crops import CropStage
 from camapp.inference.labels import Labels, labels_from_metadata, read_labels_file
 from camapp.inference.options import ModelOptions
 from camapp.inference.preprocess import InputSpec, Preprocessor, Transform
@@ -77,6 +78,8 @@ class Model:
         self._input_tensor = self.interpreter.tensor(inp.index)
         self._side_preprocessor: Preprocessor | None = None  # prepare()'s own, created on first use
         self.decoder = self.task_plugin.decoder(self.info, self.labels, options)
+        # Detect, then classify: names what is in each box (set by camapp.app when crops.model is).
+        self.crops: CropStage | None = None
 
     @property
     def runtime_name(self) -> str:
@@ -111,7 +114,8 @@ class Model:
         self.decoder = self.task_plugin.decoder(self.info, self.labels, self.options)
 
     def decode(self, frame: Frame, transform: Transform, inference_ms: float) -> Results:
-        return self.decoder.decode(self.interpreter, frame, transform, inference_ms)
+        results = self.decoder.decode(self.interpreter, frame, transform, inference_ms)
+        return results if self.crops is None else self.crops.apply(frame, results)
 
     # -- the split used by the pipeline: prepare() on the capture thread, infer() on the worker --
     def new_input(self) -> NDArray[Any]:

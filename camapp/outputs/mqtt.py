@@ -9,7 +9,10 @@ Topics, under base = <prefix>/<camera>:
   base/<label>     the debounced count of that label, retained (detectors)
   base/class       the debounced top class, retained (classifiers)
   base/snapshot    a JPEG of the frame of each event (optional)
-  <discovery_prefix>/{sensor,binary_sensor,camera}/<camera>_<label>/config   Home Assistant
+  base/zones/<zone>  {"occupancy": N, "occupied": bool, "visits": N}, retained (docs/zones.md)
+  base/lines/<line>  {"in": N, "out": N}, retained
+  base/reset       subscribed: any message resets zone visits and line totals (the control channel)
+  <discovery_prefix>/{sensor,binary_sensor,camera,button}/<camera>_<object>/config   Home Assistant
 
 The pipeline thread only queues messages (BackgroundWorker: bounded, the oldest dropped and
 counted when the broker is away). paho's own network thread connects, and reconnects with
@@ -37,6 +40,7 @@ from camapp import __version__
 from camapp.analytics.events import Event
 from camapp.analytics.stage import Analytics
 from camapp.config import MqttConfig
+from camapp.control import ControlChannel, ResetCounts
 from camapp.errors import ConfigError
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, counter, gauge
@@ -49,7 +53,7 @@ from camapp.sources.status import SourceStatus
 
 log = logging.getLogger(__name__)
 
-RESERVED = frozenset({"status", "source", "events", "snapshot", "class"})
+RESERVED = frozenset({"status", "source", "events", "snapshot", "class", "zones", "lines", "reset"})
 
 
 def slug(text: str) -> str:
@@ -89,9 +93,12 @@ class MqttSink(SinkBase):
         model: str = "",
         source: SourceStatus | None = None,
         style: OverlayStyle | None = None,
+        controls: ControlChannel | None = None,
     ) -> None:
         assert cfg.host is not None
         self.cfg = cfg
+        self.controls = controls  # where base/reset sends ResetCounts (None: not subscribed)
+        self._areas: dict[str, str] = {}  # zone / line topic -> the JSON last queued for it
         self.analytics = analytics
         self.style = style or OverlayStyle()
         self.model = model
@@ -140,7 +147,17 @@ class MqttSink(SinkBase):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         return client
+
+    @property
+    def reset_topic(self) -> str:
+        return f"{self.base}/reset"
+
+    def _resets(self) -> bool:
+        """Whether base/reset is listened to: with zones or lines, and a pipeline to send it to."""
+        state = self.analytics.state
+        return self.controls is not None and bool(state.zones or state.lines)
 
     # -- paho's network thread --------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -154,6 +171,8 @@ class MqttSink(SinkBase):
         log.info("MQTT: connected to %s:%d%s", self.cfg.host, self.cfg.port, " again" if self.connects > 1 else "")
         for msg in self._state_messages():
             client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+        if self._resets():
+            client.subscribe(self.reset_topic, qos=1)
         self.connected.set()
         self.source.sync(force=True)  # "online", or "offline" when the camera is lost right now
 
@@ -162,6 +181,12 @@ class MqttSink(SinkBase):
         self.connected.clear()
         if was and not self._closing:
             log.warning("MQTT: lost the broker (%s); reconnecting with backoff up to %.0f s", reason, self.cfg.reconnect_max)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: Any) -> None:
+        # Only sent here, never waited for: paho's thread must keep serving the connection.
+        if message.topic == self.reset_topic and self.controls is not None and not message.retain:
+            log.info("MQTT: counts reset requested on %s", message.topic)
+            self.controls.send(ResetCounts())
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if not self._was_failing:
@@ -182,7 +207,8 @@ class MqttSink(SinkBase):
         top = state.top_class
         if top is not None:
             msgs.append(Message(f"{self.base}/class", top, True))
-        return msgs + self._device_discovery()
+        msgs += [Message(topic, payload, True) for topic, payload in self._area_payloads().items()]
+        return msgs + self._device_discovery() + self._area_discovery()
 
     def _publish_retained(self, topic: str, payload: str) -> None:
         self.client.publish(topic, payload, qos=1, retain=True)
@@ -201,6 +227,8 @@ class MqttSink(SinkBase):
     # -- the pipeline thread --------------------------------------------------------------
     def write(self, item: Delivery) -> None:
         events, results = item.events, item.results
+        if self.analytics.scene is not None and (events or item.fresh):
+            self._queue_area_changes()  # after events, and after a reset (which sends no event)
         if not events:
             return
         if results is not None and self._summary is None:
@@ -214,6 +242,8 @@ class MqttSink(SinkBase):
 
     def _queue_event(self, event: Event) -> None:
         self.worker.submit(Message(f"{self.base}/events", json.dumps(event.to_dict(), separators=(",", ":"))))
+        if event.zone is not None or event.line is not None:
+            return  # its count is the zone's or the line's, published by _queue_area_changes
         if event.type == "class_changed":
             self.worker.submit(Message(f"{self.base}/class", event.label, True))
             return
@@ -224,6 +254,18 @@ class MqttSink(SinkBase):
             for msg in self._discovery(event.label):
                 self.worker.submit(msg)
         self.worker.submit(Message(f"{self.base}/{label_topic(event.label)}", str(event.count), True))
+
+    def _area_payloads(self) -> dict[str, str]:
+        state = self.analytics.state
+        out = {f"{self.base}/zones/{name}": json.dumps(c.to_dict(), separators=(",", ":")) for name, c in state.zones.items()}
+        out.update({f"{self.base}/lines/{name}": json.dumps(c.to_dict(), separators=(",", ":")) for name, c in state.lines.items()})
+        return out
+
+    def _queue_area_changes(self) -> None:
+        for topic, payload in self._area_payloads().items():
+            if self._areas.get(topic) != payload:
+                self._areas[topic] = payload
+                self.worker.submit(Message(topic, payload, True))
 
     # -- the MQTT worker thread -----------------------------------------------------------
     def _deliver(self, item: Message | SnapshotJob) -> None:
@@ -288,6 +330,36 @@ class MqttSink(SinkBase):
             msgs.append(self._config("camera", "snapshot", {"name": "snapshot", "topic": f"{self.base}/snapshot"}))
         if self._summary == "top_class":
             msgs += self._classifier_discovery()
+        return msgs
+
+    def _area_discovery(self) -> list[Message]:
+        """Per zone: occupancy, occupied and visits; per line: in and out; one reset button."""
+        state = self.analytics.state
+        if not self.cfg.discovery or not (state.zones or state.lines):
+            return []
+        msgs = []
+        for name in state.zones:
+            topic = f"{self.base}/zones/{name}"
+            msgs += [
+                self._config("sensor", f"zone_{name}_occupancy", {
+                    "name": f"{name} occupancy", "state_topic": topic, "value_template": "{{ value_json.occupancy }}",
+                    "unit_of_measurement": "objects", "state_class": "measurement", "icon": "mdi:account-group"}),
+                self._config("binary_sensor", f"zone_{name}_occupied", {
+                    "name": f"{name} occupied", "state_topic": topic, "device_class": "occupancy",
+                    "value_template": "{{ 'ON' if value_json.occupied else 'OFF' }}"}),
+                self._config("sensor", f"zone_{name}_visits", {
+                    "name": f"{name} visits", "state_topic": topic, "value_template": "{{ value_json.visits }}",
+                    "state_class": "total_increasing", "icon": "mdi:counter"}),
+            ]
+        for name in state.lines:
+            topic = f"{self.base}/lines/{name}"
+            for direction in ("in", "out"):
+                msgs.append(self._config("sensor", f"line_{name}_{direction}", {
+                    "name": f"{name} {direction}", "state_topic": topic, "value_template": f"{{{{ value_json['{direction}'] }}}}",
+                    "state_class": "total_increasing", "icon": "mdi:counter"}))
+        if self.controls is not None:
+            msgs.append(self._config("button", "reset_counts", {"name": "reset counts", "command_topic": self.reset_topic,
+                                                                 "payload_press": "reset", "icon": "mdi:restart"}))
         return msgs
 
     # -- status, metrics, close -----------------------------------------------------------

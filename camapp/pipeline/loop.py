@@ -49,6 +49,13 @@ log = logging.getLogger(__name__)
 # frame interval, --realtime pacing); "encode" is added by sinks that encode (the bench's).
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "overlay", "encode")
 
+# File mode queues up to 4 frames per hand-off, but no more than this many bytes of them: at
+# 640x480 (0.9 MB a frame) all 4 fit, at 1080p (6.2 MB) 2 do, so a 1080p file holds about 25 MB
+# of queued frames instead of 50 (a Pi Zero 2 W has 512 MB). Two frames still keep a pool of two
+# interpreters fed; see benchmarks/RESULTS.md for the memory measured before and after.
+QUEUE_ITEMS = 4
+QUEUE_BYTES = 12 * 2**20
+
 
 class FrameModel(Protocol):
     def run(self, frame: Frame) -> Results: ...
@@ -142,6 +149,14 @@ class _Out:
     events: tuple[Event, ...]
 
 
+def _frame_bytes(item: _Work | _Out | ModelChange) -> int:
+    """What a queued item holds in memory: its frame (a notice holds none worth counting)."""
+    if isinstance(item, ModelChange):
+        return 0
+    frame = item.frame
+    return frame.image.nbytes + (frame.lores.nbytes if frame.lores is not None else 0)
+
+
 def _is_notice(item: object) -> bool:
     return isinstance(item, ModelChange)
 
@@ -172,9 +187,13 @@ class Pipeline:
         self.stages = StageTimes()
         mode = options.mode
         self.live = source.is_live if mode == "auto" else mode == "live"
-        self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(4)
+        self.handoff: LatestSlot[_Work] | FrameQueue[_Work] = (
+            LatestSlot(on_drop=_Work.release) if self.live else FrameQueue(QUEUE_ITEMS, size_of=_frame_bytes, max_bytes=QUEUE_BYTES)
+        )
         self.outbox: FrameQueue[_Out | ModelChange] = (
-            FrameQueue(2, "drop_oldest", precious=_is_notice) if self.live else FrameQueue(4)
+            FrameQueue(2, "drop_oldest", precious=_is_notice)
+            if self.live
+            else FrameQueue(QUEUE_ITEMS, size_of=_frame_bytes, max_bytes=QUEUE_BYTES)
         )
         self.last_results: Results | None = None
         self._pool: _InputPool | None = None

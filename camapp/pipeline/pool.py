@@ -16,13 +16,14 @@ after it, and its notice reaches the sinks just before the first of those frames
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from camapp.analytics.events import Event
-from camapp.control import ResetCounts, SwitchModel, TuneModel
+from camapp.control import ResetCounts, SwitchModel, TuneModel, TunePipeline
 from camapp.frames import Frame
 from camapp.results import Results
 
@@ -148,6 +149,10 @@ class InterpreterPool:
                         continue
                     for model in tunable:
                         model.tune(command.threshold, command.top_k)
+                elif isinstance(command, TunePipeline):
+                    o = p.options  # read per frame by the workers and the output thread: one attribute swap
+                    style = o.style if command.overlay is None else dataclasses.replace(o.style, overlay=command.overlay)
+                    p.options = dataclasses.replace(o, every=o.every if command.every is None else command.every, style=style)
                 elif isinstance(command, ResetCounts):
                     self._notice(command)
             ticket.finish(True)
@@ -168,7 +173,7 @@ class InterpreterPool:
         p = self.p
         if isinstance(notice, SwitchModel):
             p.last_results = None  # every-N must not reuse the old model's results
-            p.analytics.reset()
+            p.analytics.reset_tracks()  # the new model's tracks start afresh; zone and line totals last
             p.outbox.put(notice.change, p.output_dead)
         else:
             p.analytics.reset()

@@ -214,3 +214,29 @@ def test_bench_models_into_a_pipe_writes_no_progress(models_dir):
     result = run_camapp("bench", "models", "mobilenet_v1_0.25_128_quant", *QUICK)
     assert result.code == 0, result.stderr
     assert "\r" not in result.stderr and "step" not in result.stderr and "%|" not in result.stderr
+
+
+@pytest.mark.slow
+def test_bench_pipeline_remember_stores_the_fastest_arrangement_and_run_auto_uses_it(tmp_path, videos_dir):
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    video = str(videos_dir / "one-by-one-person-detection.mp4")
+    model = "mobilenet_v1_0.25_128_quant"
+    common = ["--source", video, "--model", model]
+    bench = run_camapp(
+        "bench", "pipeline", *common, "--threads", "1", "--frames", "20", "--rounds", "1", "--no-web",
+        "--remember", str(tmp_path / "state" / "camapp" / "arrangements.json"), "--json", str(tmp_path / "p.json"), env=env,
+    )
+    assert bench.code == 0, bench.stderr
+    best = json.loads((tmp_path / "p.json").read_text())["best_arrangement"]
+    stored = json.loads((tmp_path / "state" / "camapp" / "arrangements.json").read_text())
+    (entry,) = stored.values()
+    assert (entry["workers"], entry["threads"], entry["model"]) == (best["workers"], best["threads"], f"{model}.tflite")
+    assert f"remembered {best['workers']} x {best['threads']}" in bench.stdout
+
+    run = run_camapp("run", *common, "--max-frames", "5", "--log-level", "info", env=env)
+    assert run.code == 0, run.stderr
+    assert f"measured best by camapp bench pipeline on {entry['measured']} ({best['workers']} x {best['threads']}" in run.stderr
+    # Another model was never measured: the rule decides for it.
+    other = run_camapp("run", "--source", video, "--model", "mobilenet_v1_0.5_160_quant", "--max-frames", "5", "--log-level", "info",
+                       env=env)
+    assert other.code == 0 and "measured best" not in other.stderr and "as fast as they are read" in other.stderr

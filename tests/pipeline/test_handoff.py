@@ -109,3 +109,33 @@ def test_an_empty_queue_times_out_with_none_but_has_not_ended():
     q: FrameQueue[int] = FrameQueue()
     assert q.get(timeout=0.01) is None
     assert not q.ended
+
+
+def test_a_file_queue_bounded_by_bytes_holds_fewer_large_items_but_always_one():
+    q: FrameQueue[bytes] = FrameQueue(maxsize=4, size_of=len, max_bytes=10)
+    stop = threading.Event()
+    assert q.put(b"x" * 6) == 0
+    assert q.put(b"y" * 4) == 0  # 10 bytes: still within the budget
+    stop.set()  # a third item would wait for room: with stop set, put() gives up instead
+    q.put(b"z", stop)
+    assert len(q) == 2 and q.queued_bytes == 10
+    assert q.get() == b"x" * 6 and q.get() == b"y" * 4
+    assert q.queued_bytes == 0
+    assert q.put(b"w" * 50) == 0  # larger than the whole budget, but an empty queue lets one in
+    assert len(q) == 1 and q.queued_bytes == 50
+
+
+def test_a_bytes_bound_frees_room_as_items_are_taken():
+    q: FrameQueue[bytes] = FrameQueue(maxsize=4, size_of=len, max_bytes=8)
+    q.put(b"a" * 8)
+    done = threading.Event()
+
+    def producer() -> None:
+        q.put(b"b" * 8)
+        done.set()
+
+    threading.Thread(target=producer, daemon=True).start()
+    assert not done.wait(0.2)  # blocked: the budget is taken
+    assert q.get() == b"a" * 8
+    assert done.wait(2)
+    assert q.get() == b"b" * 8

@@ -16,6 +16,7 @@ from camapp.frames import Frame, Image
 from camapp.inference.labels import Labels, fit_detector_labels
 from camapp.inference.options import ModelOptions
 from camapp.inference.preprocess import Transform
+from camapp.inference.tasks.classify import Classification
 from camapp.inference.tensors import ModelInfo, TensorInfo
 from camapp.overlay import class_colour, draw_label, style_for
 from camapp.results import Box, Results, SummaryKind
@@ -29,15 +30,29 @@ class Detection:
     label: str
     score: float
     box: Box
+    # What a second classifier named inside the box (detect, then classify: camapp.inference.crops).
+    kind: Classification | None = None
+    # The tracked object this box is (camapp.analytics.tracking), when tracking is on; None: not tracked (yet).
+    track_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        """What events, counts and MQTT call it: the crop's class when it has one ("full"), else the label."""
+        return self.kind.label if self.kind is not None else self.label
 
     def to_dict(self, width: int, height: int) -> dict[str, Any]:
-        return {
+        out = {
             "class_id": self.class_id,
             "label": self.label,
             "score": round(self.score, 4),
             "box": [round(v, 4) for v in (self.box.x0, self.box.y0, self.box.x1, self.box.y1)],
             "box_px": list(self.box.to_pixels(width, height)),
         }
+        if self.kind is not None:
+            out["class"] = self.kind.to_dict()
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
+        return out
 
 
 @dataclass
@@ -48,7 +63,7 @@ class DetectResults(Results):
     summary: ClassVar[SummaryKind] = "counts"
 
     def scored_labels(self) -> list[tuple[str, float]]:
-        return [(d.label, d.score) for d in self.detections]
+        return [(d.name, d.kind.score if d.kind is not None else d.score) for d in self.detections]
 
     def payload(self) -> dict[str, Any]:
         return {"detections": [d.to_dict(self.width, self.height) for d in self.detections]}
@@ -57,10 +72,13 @@ class DetectResults(Results):
         style = style_for(image)
         h, w = image.shape[:2]
         for det in self.detections:
-            colour = class_colour(det.class_id)
+            colour = class_colour(det.class_id if det.kind is None else det.kind.class_id)
             x0, y0, x1, y1 = det.box.to_pixels(w, h)
             cv2.rectangle(image, (x0, y0), (x1, y1), colour, style.line)
-            draw_label(image, f"{det.label} {det.score:.2f}", x0, y0, colour, style)
+            text = f"{det.label} {det.score:.2f}" if det.kind is None else f"{det.label}: {det.kind.label} {det.kind.score:.2f}"
+            if det.track_id is not None:
+                text = f"#{det.track_id} {text}"
+            draw_label(image, text, x0, y0, colour, style)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from importlib import resources
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 from camapp.errors import OutputError
@@ -56,6 +57,13 @@ REQUEST_TIMEOUT_S = 10.0  # from a request's first byte to the end of its header
 # connection open instead of racing the close.
 IDLE_TIMEOUT_S = 20.0
 RETRY_AFTER_S = 5
+MAX_POST_BODY = 1024  # POST routes take no body or a small JSON one (teaching); a larger one is not read
+RESET_WAIT_S = 5.0  # how long POST /api/reset waits for the worker to apply it
+PAGE_CSP = "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'"
+# The charting library the page draws with, served by camapp itself (Pis often have no internet):
+# uPlot 1.6.32, MIT (camapp/outputs/web/vendor/LICENSE-uPlot).
+VENDOR = {"/vendor/uplot.js": ("uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+          "/vendor/uplot.css": ("uPlot.min.css", "text/css; charset=utf-8")}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
@@ -273,6 +281,14 @@ def refuse(sock: socket.socket) -> None:
         sock.close()
 
 
+class TeachRoutes(Protocol):
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[HTTPStatus, str, bytes]: ...
+
+
+class ControlRoutes(Protocol):
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[HTTPStatus, str, bytes]: ...
+
+
 class WebApp:
     """What the handler serves; the sink builds it. Callables are read at request time."""
 
@@ -287,7 +303,9 @@ class WebApp:
         max_clients: int = 32,
         limits: Limits | None = None,
         hosts: HostCheck | None = None,
+        reset: Callable[[], bool] | None = None,
     ) -> None:
+        self.reset = reset  # POST /api/reset: zone visits and line totals back to 0 (True once applied)
         self.broadcaster = broadcaster
         self.page = page
         self.status = status
@@ -297,6 +315,10 @@ class WebApp:
         self.max_clients = max_clients
         self.limits = limits or Limits()
         self.hosts = hosts  # None: no Host check (the token protects, or the caller chose so)
+        self.teach: TeachRoutes | None = None  # /teach and /api/teach/* (camapp.outputs.web.teach), set by its panel
+        self.control: ControlRoutes | None = None  # /api/model, /api/settings, ... (camapp.outputs.web.control_api)
+        self.history: Callable[[], dict[str, Any]] | None = None  # GET /api/history (camapp.outputs.web.history)
+        self.media: ControlRoutes | None = None  # /api/media*: saved snapshots and clips (camapp.outputs.web.media)
 
     def authorised(self, header: str | None, query_token: str | None) -> bool:
         if self.token is None:
@@ -353,6 +375,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "camapp"
     sys_version = ""
     timeout = 60  # per send or receive; the server's deadlines close idle and slow clients sooner
+    body = b""  # the POST body just read (at most MAX_POST_BODY bytes)
 
     ROUTES = {
         "/": "page",
@@ -362,6 +385,18 @@ class Handler(BaseHTTPRequestHandler):
         "/api/status": "status",
         "/healthz": "healthz",
         "/metrics": "metrics",
+        "/teach": "teach",
+        "/api/teach": "teach",
+        "/api/teach/live": "teach",
+        "/api/teach/thumb": "teach",
+        "/api/controls": "control",
+        "/api/compare": "control",
+        "/api/history": "history",
+        "/api/media": "media",
+        "/api/media/file": "media",
+        "/api/media/thumb": "media",
+        "/vendor/uplot.js": "vendor",
+        "/vendor/uplot.css": "vendor",
     }
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
@@ -402,12 +437,37 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._dispatch(send_body=False)
 
+    # Routes that change state: POST only, and only with a token (see _reset).
+    POST_ROUTES = {
+        "/api/reset": "reset",
+        "/api/teach/record": "teach",
+        "/api/teach/class": "teach",
+        "/api/teach/build": "teach",
+        "/api/teach/use": "teach",
+        "/api/model": "control",
+        "/api/settings": "control",
+        "/api/snapshot": "control",
+        "/api/config/save": "control",
+        "/api/compare": "control",
+    }
+
     def _not_allowed(self) -> None:
-        self._reply(HTTPStatus.METHOD_NOT_ALLOWED, b"only GET and HEAD\n", "text/plain", {"Allow": "GET, HEAD"})
+        allow = "POST" if urlsplit(self.path).path in self.POST_ROUTES else "GET, HEAD"
+        self._reply(HTTPStatus.METHOD_NOT_ALLOWED, f"only {allow}\n".encode(), "text/plain", {"Allow": allow})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+    def do_POST(self) -> None:  # noqa: N802
+        length = self.headers.get("Content-Length", "0")
+        if not length.isdigit() or int(length) > MAX_POST_BODY:
+            self.close_connection = True
+            too_large = f"a body may have at most {MAX_POST_BODY} bytes\n".encode()
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, "text/plain", {"Connection": "close"})
+            return
+        self.body = self.rfile.read(int(length))  # read so the next request on this connection starts clean
+        self._dispatch(send_body=True, routes=self.POST_ROUTES)
 
-    def _dispatch(self, send_body: bool) -> None:
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+
+    def _dispatch(self, send_body: bool, routes: dict[str, str] | None = None) -> None:
         self._send_body = send_body
         app = self.server.app
         refusal = app.hosts.refusal(self.headers.get_all("Host", []), self.request_version) if app.hosts else None
@@ -417,9 +477,16 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(refusal[0], refusal[1].encode() + b"\n", "text/plain; charset=utf-8", {"Connection": "close"})
             return
         url = urlsplit(self.path)
-        route = self.ROUTES.get(url.path)
+        route = (self.ROUTES if routes is None else routes).get(url.path)
         if route is None:
+            if routes is None and url.path in self.POST_ROUTES or routes is not None and url.path in self.ROUTES:
+                self._not_allowed()
+                return
             self._reply(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+            return
+        if routes is not None and (cross := _cross_site(self.headers)) is not None:
+            log.warning("%s %s", url.path, cross)  # the journal says why a page's change was refused
+            self._json(HTTPStatus.FORBIDDEN, {"error": cross})
             return
         if url.path not in PUBLIC and not app.authorised(self.headers.get("Authorization"), _query_token(url.query)):
             body = b"a token is required: Authorization: Bearer <token> or ?token=<token>\n"
@@ -429,8 +496,63 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------------------
     def _page(self, app: WebApp) -> None:
-        csp = "default-src 'self'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"
-        self._reply(HTTPStatus.OK, app.page, "text/html; charset=utf-8", {"Content-Security-Policy": csp})
+        self._reply(HTTPStatus.OK, app.page, "text/html; charset=utf-8", {"Content-Security-Policy": PAGE_CSP})
+
+    def _teach(self, app: WebApp) -> None:
+        # Like /api/reset: a change (POST) needs a token, and without one every change is refused.
+        if app.teach is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "teaching from the page is off (teach.enabled)"})
+        elif self.command == "POST" and app.token is None:
+            self._json(HTTPStatus.FORBIDDEN, {"error": "teaching needs a token: set http.token (or CAMAPP_HTTP_TOKEN)"})
+        else:
+            url = urlsplit(self.path)
+            status, kind, body = app.teach.handle(self.command, url.path, parse_qs(url.query), self.body if self.command == "POST" else b"")
+            self._reply(status, body, kind, {"Content-Security-Policy": PAGE_CSP} if kind.startswith("text/html") else None)
+
+    def _control(self, app: WebApp) -> None:
+        # Like /api/reset and teaching: a change (POST) needs a token, and without one every change is refused.
+        if app.control is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "the controls are not available in this run"})
+        elif self.command == "POST" and app.token is None:
+            self._json(HTTPStatus.FORBIDDEN, {"error": "changing the camera needs a token: set http.token (or CAMAPP_HTTP_TOKEN)"})
+        else:
+            url = urlsplit(self.path)
+            body = self.body if self.command == "POST" else b""
+            status, kind, answer = app.control.handle(self.command, url.path, parse_qs(url.query), body)
+            self._reply(status, answer, kind)
+
+    def _media(self, app: WebApp) -> None:
+        if app.media is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "no snapshots folder in this run (snapshots.dir)"})
+            return
+        url = urlsplit(self.path)
+        status, kind, body = app.media.handle(self.command, url.path, parse_qs(url.query), b"")
+        cache = {"Cache-Control": "private, max-age=3600"} if url.path != "/api/media" and status == HTTPStatus.OK else None
+        self._reply(status, body, kind, cache)  # a saved file never changes under its name
+
+    def _history(self, app: WebApp) -> None:
+        if app.history is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "no history in this run"})
+        else:
+            self._json(HTTPStatus.OK, app.history())
+
+    def _vendor(self, app: WebApp) -> None:
+        name, kind = VENDOR[urlsplit(self.path).path]
+        data = resources.files("camapp.outputs.web").joinpath("vendor", name).read_bytes()
+        self._reply(HTTPStatus.OK, data, kind, {"Cache-Control": "private, max-age=86400"})
+
+    def _reset(self, app: WebApp) -> None:
+        # A state change from a browser on the LAN could be forged by any page it visits (a form
+        # POST sends no Authorization header, and the Host check does not stop it): so resets need
+        # a token, and without one the route is closed.
+        if app.token is None:
+            self._reply(HTTPStatus.FORBIDDEN, b"resetting counts needs a token: set http.token (or CAMAPP_HTTP_TOKEN)\n", "text/plain")
+        elif app.reset is None:
+            self._reply(HTTPStatus.NOT_FOUND, b"nothing to reset: no zones or lines are configured\n", "text/plain")
+        elif app.reset():
+            self._json(HTTPStatus.OK, {"reset": True})
+        else:
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, b"the pipeline did not apply the reset in time (is it running?)\n", "text/plain")
 
     def _status(self, app: WebApp) -> None:
         self._json(HTTPStatus.OK, app.status())
@@ -491,6 +613,30 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in {"Cache-Control": "no-store", **SECURITY_HEADERS, **headers}.items():
             self.send_header(name, value)
         self.end_headers()
+
+
+def _cross_site(headers: Any) -> str | None:
+    """Why a state-changing request comes from another site's page, or None.
+
+    A browser on the LAN that visits evil.example can be made to post to the camera; with the token
+    in a bookmarked URL or a form field, the token alone would not stop it. Browsers say where a
+    request comes from: `Sec-Fetch-Site` (Chromium, Firefox, Safari) must be same-origin or none
+    (typed, a bookmark), and an `Origin` header must name this camera (the Host it was asked by).
+    Scripts and curl send neither and are not affected."""
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        return f"refused: a request from another site's page (Sec-Fetch-Site: {site.strip()[:40]})"
+    origin = headers.get("Origin")
+    if origin is not None:
+        host = (headers.get("Host") or "").strip().lower()
+        # Behind a reverse proxy the page's origin is the proxy's name: X-Forwarded-Host carries it. A
+        # page cannot forge that header cross-site (it is not CORS-safelisted: the browser would ask
+        # first with OPTIONS, which is a 405 here).
+        forwarded = {h.strip().lower() for h in (headers.get("X-Forwarded-Host") or "").split(",") if h.strip()}
+        netloc = urlsplit(origin.strip()).netloc.lower() if origin.strip() != "null" else ""
+        if not netloc or (netloc != host and netloc not in forwarded):
+            return f"refused: a request from another site's page (Origin {origin.strip()[:100]} is not {host or 'this camera'})"
+    return None
 
 
 def _query_token(query: str) -> str | None:

@@ -13,13 +13,15 @@ from typing import Any
 
 import cv2
 
-from camapp.analytics.stage import Analytics
+from camapp.analytics.stage import Analytics, AnalyticsState
 from camapp.config import Config, parse_listen
+from camapp.control import ControlChannel, ResetCounts
 from camapp.frames import Frame, Image
 from camapp.metrics import Metric, Registry, counter, gauge, per_label, pipeline_metrics
 from camapp.outputs.base import Delivery, ModelChange, SinkBase, overlay_style
 from camapp.outputs.web.broadcast import FrameBroadcaster
-from camapp.outputs.web.server import IDLE_TIMEOUT_S, REQUEST_TIMEOUT_S, HostCheck, Limits, WebApp, WebServer
+from camapp.outputs.web.history import History
+from camapp.outputs.web.server import IDLE_TIMEOUT_S, REQUEST_TIMEOUT_S, RESET_WAIT_S, HostCheck, Limits, WebApp, WebServer
 from camapp.overlay import Hud, OverlayStyle, render
 from camapp.results import Results
 from camapp.sources.status import SourceState, SourceStatus
@@ -78,7 +80,9 @@ class WebSink(SinkBase):
         analytics: Analytics | None = None,
         registry: Registry | None = None,
         source: SourceStatus | None = None,
+        controls: ControlChannel | None = None,
     ) -> None:
+        self.controls = controls  # where POST /api/reset sends ResetCounts
         self.options = options
         self.info = info
         self.stats = stats
@@ -86,7 +90,10 @@ class WebSink(SinkBase):
         self.source = source or SourceStatus()  # a file or a plain camera: always "ok"
         self.registry = registry or Registry()
         self.status_extras: list[Callable[[], dict[str, Any]]] = []  # other outputs' state (mqtt, ...)
+        self.closers: list[Callable[[], None]] = []  # what the routes started (a comparison of models), ended at close
         self.latest: Results | None = None
+        self.last_frame: Frame | None = None  # the newest frame, for a comparison of models (a reference, no copy)
+        self.history = History(stats, self._objects_now)  # GET /api/history: sampled once a second in write()
         self._totals: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.broadcaster = FrameBroadcaster(self._render, options.jpeg_quality, options.stream_fps)
@@ -94,8 +101,10 @@ class WebSink(SinkBase):
         self.registry.add(self._metrics)
         limits = Limits(options.max_connections, options.request_timeout_s, options.idle_timeout_s)
         hosts = None if options.token else HostCheck(options.host, options.allowed_hosts)  # with a token, the token protects
+        resets = controls is not None and analytics is not None and analytics.scene is not None
         app = WebApp(self.broadcaster, load_page(), self.status, self.health, self.registry.render, options.token,
-                     options.max_clients, limits, hosts)
+                     options.max_clients, limits, hosts, self.reset_counts if resets else None)
+        app.history = self.history.to_dict
         try:
             self.server = WebServer(app, options.host, options.port)
         except Exception:
@@ -124,7 +133,22 @@ class WebSink(SinkBase):
             self.latest = results
             with self._lock:
                 self._totals.update(results.labels)
+        self.last_frame = frame
+        self.history.tick(time.monotonic())
         self.broadcaster.offer(frame, annotated, results)
+
+    def _objects_now(self) -> int | None:
+        """Objects in view (detectors: the debounced counts when there are any); None for a classifier."""
+        latest = self.latest
+        if latest is None or latest.summary != "counts":
+            return None
+        if self.analytics is not None and self.analytics.enabled:
+            return sum(self.analytics.state.counts.values())
+        return len(latest.labels)
+
+    def set_overlay(self, on: bool) -> None:
+        """The stream's own drawing on or off (POST /api/settings): one attribute swap, read by the encoder."""
+        self.options = replace(self.options, style=replace(self.options.style, overlay=on))
 
     def _render(self, frame: Frame, annotated: Image | None, results: Results | None) -> Image:
         """Runs on the encoder thread: the overlay is drawn here unless another sink already did."""
@@ -139,6 +163,13 @@ class WebSink(SinkBase):
         return image
 
     # -- what the routes serve ------------------------------------------------------------
+    def reset_counts(self) -> bool:
+        """Through the control channel, like every command: applied by the worker between two frames."""
+        assert self.controls is not None
+        applied = self.controls.send(ResetCounts()).wait(RESET_WAIT_S)
+        log.info("counts reset from the web view" if applied else "a reset from the web view was not applied in time")
+        return applied
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Unhealthy while a lost source is being reopened, when no frame came for stall_seconds, or
         when an output is stuck: the output thread has not taken a frame for stall_seconds although
@@ -198,6 +229,10 @@ class WebSink(SinkBase):
             out["counts"] = state.counts
             out["top_class"] = state.top_class
             out["events"] = [e.to_dict() for e in reversed(state.recent)]
+            if self.analytics.scene is not None:  # tracking on: zones, lines and the tracks now
+                out["zones"] = {name: c.to_dict() for name, c in state.zones.items()}
+                out["lines"] = {name: c.to_dict() for name, c in state.lines.items()}
+                out["tracks"] = [{"track_id": t.id, "label": t.label, "box": [round(v, 4) for v in t.box]} for t in state.tracks]
         for extra in self.status_extras:
             out.update(extra())
         return out
@@ -222,7 +257,10 @@ class WebSink(SinkBase):
             m = counter("camapp_events_total", "Change events emitted, by type.")
             for kind in ("appeared", "left", "count", "class_changed"):
                 m.add(state.totals.get(kind, 0), type=kind)
+            for kind in sorted(set(state.totals) - {"appeared", "left", "count", "class_changed"}):  # zones and lines
+                m.add(state.totals[kind], type=kind)
             out.append(m)
+            out += zone_metrics(state)
         return out
 
     def _rejected(self) -> Metric:
@@ -234,8 +272,28 @@ class WebSink(SinkBase):
         return m
 
     def close(self) -> None:
+        for close in self.closers:
+            close()
         self.broadcaster.close()
         self.server.close()
+
+
+def zone_metrics(state: AnalyticsState) -> list[Metric]:
+    """Occupancy and visits per zone, crossings per line and direction (empty without zones and lines)."""
+    if not state.zones and not state.lines:
+        return []
+    occupancy = gauge("camapp_zone_occupancy", "Tracked objects (shelf zones: items) in each zone now.")
+    visits = counter("camapp_zone_visits_total",
+                     "Stays begun in each zone (presence zones: times it became occupied), since the last reset.")
+    for name, z in state.zones.items():
+        occupancy.add(z.occupancy, zone=name)
+        visits.add(z.visits, zone=name)
+    crossings = counter("camapp_line_crossings_total", "Tracked objects that crossed each line, by direction, since the last reset.")
+    for name, c in state.lines.items():
+        crossings.add(c.entered, line=name, direction="in")
+        crossings.add(c.exited, line=name, direction="out")
+    tracks = gauge("camapp_tracks", "Objects tracked now.", len(state.tracks))
+    return [m for m in (occupancy, visits, crossings) if m.samples] + [tracks]
 
 
 def _lost_for(source: SourceState) -> float | None:
