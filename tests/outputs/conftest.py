@@ -227,3 +227,43 @@ def running(
 def finished(pipeline: Pipeline) -> bool:
     """True once a file-mode pipeline has handled its whole source."""
     return pipeline.stop.is_set()
+
+
+@contextmanager
+def camapp_run(cfg: Any, config_path: Path | None = None) -> Iterator[tuple[int, Pipeline]]:
+    """What `camapp run` builds from a config (camapp.commands.run), with the pipeline in a thread;
+    yields the web view's port and the pipeline, and re-raises a pipeline error at the end."""
+    from camapp.app import OutputContext, build_analytics, build_models, build_outputs, source_options
+    from camapp.control import ControlChannel
+    from camapp.outputs.web import WebSink
+
+    stop, stats, controls = threading.Event(), PipelineStats(), ControlChannel()
+    source = open_source(cfg.source.uri or "", source_options(cfg))
+    models, arrangement = build_models(cfg, source)
+    analytics = build_analytics(cfg, source)
+    source.open()
+    sinks = build_outputs(OutputContext(cfg, source, stats, analytics, stop, arrangement=arrangement, controls=controls,
+                                        config_path=str(config_path) if config_path else None))
+    p = cfg.pipeline
+    pipeline = Pipeline(source, models, sinks, PipelineOptions(p.mode, p.every, p.max_frames), stop, stats, analytics, controls)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            pipeline.run()
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="test-pipeline", daemon=True)
+    thread.start()
+    web = next(s for s in sinks if isinstance(s, WebSink))
+    try:
+        yield web.server.port, pipeline
+    finally:
+        stop.set()
+        thread.join(30)
+        for sink in sinks:
+            sink.close()
+        source.close()
+    if errors:
+        raise errors[0]

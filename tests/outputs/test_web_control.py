@@ -20,13 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
-from camapp.app import OutputContext, build_analytics, build_models, build_outputs, source_options
 from camapp.config import Config, load_config
 from camapp.control import ControlChannel
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
-from camapp.pipeline import Pipeline, PipelineOptions
-from camapp.sources import open_source
+from camapp.pipeline import Pipeline
 from camapp.stats import PipelineStats
+from tests.outputs.conftest import camapp_run as running_camapp
 from tests.outputs.conftest import wait_until
 
 TOKEN = "c0ntrol"
@@ -63,38 +62,10 @@ def config_data(models_dir: Path, videos_dir: Path, **extra: Any) -> dict[str, A
 
 @contextmanager
 def camapp_run(cfg: Config, config_path: Path | None = None) -> Iterator[tuple[int, Pipeline]]:
-    """What `camapp run` builds (camapp.commands.run), with the pipeline in a thread."""
-    stop, stats, controls = threading.Event(), PipelineStats(), ControlChannel()
-    source = open_source(cfg.source.uri or "", source_options(cfg))
-    models, arrangement = build_models(cfg, source)
-    analytics = build_analytics(cfg, source)
-    source.open()
-    sinks = build_outputs(OutputContext(cfg, source, stats, analytics, stop, arrangement=arrangement, controls=controls,
-                                        config_path=str(config_path) if config_path else None))
-    p = cfg.pipeline
-    pipeline = Pipeline(source, models, sinks, PipelineOptions(p.mode, p.every, p.max_frames), stop, stats, analytics, controls)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            pipeline.run()
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    thread = threading.Thread(target=work, name="test-pipeline", daemon=True)
-    thread.start()
-    web = next(s for s in sinks if isinstance(s, WebSink))
-    try:
-        wait_until(lambda: js(web.server.port, "/api/status")[1]["results"], 30, "the first result")
-        yield web.server.port, pipeline
-    finally:
-        stop.set()
-        thread.join(30)
-        for sink in sinks:
-            sink.close()
-        source.close()
-    if errors:
-        raise errors[0]
+    """A running camapp (tests/outputs/conftest.py), once it has a first result."""
+    with running_camapp(cfg, config_path) as (port, pipeline):
+        wait_until(lambda: js(port, "/api/status")[1]["results"], 30, "the first result")
+        yield port, pipeline
 
 
 def processed(port: int) -> int:

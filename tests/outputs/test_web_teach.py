@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,16 +21,13 @@ import cv2
 import numpy as np
 import pytest
 
-from camapp.app import OutputContext, build_analytics, build_models, build_outputs, source_options
 from camapp.config import Config
-from camapp.control import ControlChannel
 from camapp.frames import Frame
 from camapp.outputs.base import Delivery
 from camapp.outputs.web import CameraInfo, WebOptions, WebSink
 from camapp.outputs.web.teach import TeachOptions, TeachPanel, default_dir, teach_options
-from camapp.pipeline import Pipeline, PipelineOptions
-from camapp.sources import open_source
 from camapp.stats import PipelineStats
+from tests.outputs.conftest import camapp_run as running_camapp
 from tests.outputs.conftest import wait_until
 
 TOKEN = "t3ach"
@@ -60,39 +56,6 @@ def js(port: int, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
     return code, json.loads(data)
 
 
-@contextmanager
-def camapp_run(cfg: Config) -> Iterator[tuple[int, Pipeline]]:
-    """What `camapp run` builds (camapp.commands.run), with the pipeline in a thread."""
-    stop, stats, controls = threading.Event(), PipelineStats(), ControlChannel()
-    source = open_source(cfg.source.uri or "", source_options(cfg))
-    models, arrangement = build_models(cfg, source)
-    analytics = build_analytics(cfg, source)
-    source.open()
-    sinks = build_outputs(OutputContext(cfg, source, stats, analytics, stop, arrangement=arrangement, controls=controls))
-    pipeline = Pipeline(source, models, sinks, PipelineOptions(), stop, stats, analytics, controls)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            pipeline.run()
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    thread = threading.Thread(target=work, name="test-pipeline", daemon=True)
-    thread.start()
-    web = next(s for s in sinks if isinstance(s, WebSink))
-    try:
-        yield web.server.port, pipeline
-    finally:
-        stop.set()
-        thread.join(30)
-        for sink in sinks:
-            sink.close()
-        source.close()
-    if errors:
-        raise errors[0]
-
-
 def frame_now(port: int) -> int:
     status = js(port, "/api/status")[1]
     return status["results"]["frame"] if status["results"] else -1
@@ -113,7 +76,7 @@ def test_record_two_classes_from_a_video_build_and_use_the_model_now(models_dir:
         "http": {"listen": "127.0.0.1:0", "token": TOKEN},
         "teach": {"dir": str(tmp_path / "shelf"), "backbone": str(models_dir / BACKBONE)},
     })
-    with camapp_run(cfg) as (port, _):
+    with running_camapp(cfg) as (port, _):
         state = js(port, "/api/teach")[1]
         assert [c["name"] for c in state["classes"]] == ["background"]  # offered from the start
         assert state["output"] == str(tmp_path / "shelf.tflite") and not state["built"]

@@ -36,22 +36,17 @@ import yaml
 from camapp.atomic import write_atomic
 from camapp.control import ControlChannel, SwitchModel, TuneModel, TunePipeline
 from camapp.errors import CamappError
+from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply
 from camapp.outputs.web.compare import Comparison
 
 log = logging.getLogger(__name__)
 
-JSON = "application/json"
 APPLY_WAIT_S = 10.0  # how long a change waits for the worker to apply it
 BACKBONES = ("v1", "v2", "v3", "v3-small", "v3-large")
 TASKS = ("classify", "detect")
-Reply = tuple[HTTPStatus, str, bytes]
 CHOICE_HELP = 'give {"model": ID_OR_PATH} or {"backbone": "v1|v2|v3", "task": "classify|detect"}'
 
 
-class ControlError(Exception):
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
 
 
 @dataclass(frozen=True)
@@ -102,22 +97,22 @@ class ControlPanel:
         try:
             if method != "POST":
                 if path == "/api/compare":
-                    return _json(self._compare_state())
-                return _json(self.state())
-            request = _body(body)
+                    return json_reply(self._compare_state())
+                return json_reply(self.state())
+            request = json_body(body)
             if path == "/api/model":
-                return _json(self.switch(request))
+                return json_reply(self.switch(request))
             if path == "/api/settings":
-                return _json(self.tune(request))
+                return json_reply(self.tune(request))
             if path == "/api/snapshot":
-                return _json(self.snapshot())
+                return json_reply(self.snapshot())
             if path == "/api/config/save":
-                return _json(self.save())
+                return json_reply(self.save())
             if path == "/api/compare":
-                return _json(self.compare(request), HTTPStatus.ACCEPTED)
-            return _json({"error": "not found"}, HTTPStatus.NOT_FOUND)
-        except ControlError as exc:
-            return _json({"error": exc.message}, exc.status)
+                return json_reply(self.compare(request), HTTPStatus.ACCEPTED)
+            return json_reply({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        except ApiError as exc:
+            return json_reply({"error": exc.message}, exc.status)
 
     def state(self) -> dict[str, Any]:
         cfg = self.hooks.config_path
@@ -136,18 +131,18 @@ class ControlPanel:
     def switch(self, request: dict[str, Any]) -> dict[str, Any]:
         choice = _choice(request)
         if not self._switching.acquire(blocking=False):
-            raise ControlError("a model is being loaded: wait for it", HTTPStatus.CONFLICT)
+            raise ApiError("a model is being loaded: wait for it", HTTPStatus.CONFLICT)
         try:
             t0 = time.monotonic()
             try:
                 command = self.hooks.switch(choice, self.settings)  # loads here, on this HTTP thread
             except CamappError as exc:
-                raise ControlError(f"cannot load {_shown(choice)}: {exc.message}", HTTPStatus.UNPROCESSABLE_ENTITY) from exc
+                raise ApiError(f"cannot load {_shown(choice)}: {exc.message}", HTTPStatus.UNPROCESSABLE_ENTITY) from exc
             except Exception as exc:  # a file that is not a model, a runtime that rejects it: one line
-                raise ControlError(f"cannot load {_shown(choice)}: {type(exc).__name__}: {exc}", HTTPStatus.UNPROCESSABLE_ENTITY) from exc
+                raise ApiError(f"cannot load {_shown(choice)}: {type(exc).__name__}: {exc}", HTTPStatus.UNPROCESSABLE_ENTITY) from exc
             loaded = time.monotonic() - t0
             if not self.controls.send(command).wait(APPLY_WAIT_S):
-                raise ControlError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
+                raise ApiError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
             self.choice = choice
             log.info("web: now running %s (loaded in %.2f s)", command.change.name, loaded)
             return {"model": command.change.name, "task": command.change.task, "load_s": round(loaded, 3)}
@@ -159,15 +154,15 @@ class ControlPanel:
         known = {"threshold", "top_k", "every", "overlay"}
         unknown = sorted(set(request) - known)
         if unknown:
-            raise ControlError(f"unknown setting '{unknown[0]}': allowed are threshold, top_k, every, overlay")
+            raise ApiError(f"unknown setting '{unknown[0]}': allowed are threshold, top_k, every, overlay")
         if not request:
-            raise ControlError('give at least one setting, e.g. {"threshold": 0.5}')
+            raise ApiError('give at least one setting, e.g. {"threshold": 0.5}')
         threshold = _number(request, "threshold", 0.0, 1.0, "a number from 0 to 1", integer=False)
         top_k = _number(request, "top_k", 1, 100, "a whole number from 1 to 100")
         every = _number(request, "every", 1, 1000, "a whole number from 1 to 1000")
         overlay = request.get("overlay")
         if overlay is not None and not isinstance(overlay, bool):
-            raise ControlError(f"overlay must be true or false, got {json.dumps(overlay)}")
+            raise ApiError(f"overlay must be true or false, got {json.dumps(overlay)}")
         new = replace(
             self.settings,
             threshold=self.settings.threshold if threshold is None else float(threshold),
@@ -178,11 +173,11 @@ class ControlPanel:
         if threshold is not None or top_k is not None:
             ticket = self.controls.send(TuneModel(None if threshold is None else float(threshold), None if top_k is None else int(top_k)))
             if not ticket.wait(APPLY_WAIT_S):
-                raise ControlError("the pipeline did not apply the threshold / top_k (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
+                raise ApiError("the pipeline did not apply the threshold / top_k (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
         if every is not None or overlay is not None:
             ticket = self.controls.send(TunePipeline(None if every is None else int(every), overlay))
             if not ticket.wait(APPLY_WAIT_S):
-                raise ControlError("the pipeline did not apply every / overlay (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
+                raise ApiError("the pipeline did not apply every / overlay (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
         if overlay is not None:
             self.hooks.web_overlay(overlay)  # the stream's own drawing (the web view draws on its encoder thread)
         self.settings = new
@@ -192,18 +187,18 @@ class ControlPanel:
     def snapshot(self) -> dict[str, Any]:
         folder = self.hooks.snapshots_dir
         if folder is None:
-            raise ControlError("no snapshots folder: set snapshots.dir (or --snapshots DIR); GET /snapshot.jpg downloads one",
+            raise ApiError("no snapshots folder: set snapshots.dir (or --snapshots DIR); GET /snapshot.jpg downloads one",
                                HTTPStatus.CONFLICT)
         jpeg = self.hooks.snapshot()
         if jpeg is None:
-            raise ControlError("no frame within 3 s: the source is not delivering", HTTPStatus.SERVICE_UNAVAILABLE)
+            raise ApiError("no frame within 3 s: the source is not delivering", HTTPStatus.SERVICE_UNAVAILABLE)
         folder.mkdir(parents=True, exist_ok=True)
         name = time.strftime("manual-%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}.jpg"
         path = folder / name
         try:
             _write_atomically(path, jpeg)
         except OSError as exc:
-            raise ControlError(f"cannot write {path}: {exc.strerror or exc}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
+            raise ApiError(f"cannot write {path}: {exc.strerror or exc}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
         log.info("web: snapshot saved to %s", path)
         return {"saved": str(path), "bytes": len(jpeg)}
 
@@ -224,15 +219,15 @@ class ControlPanel:
     def save(self) -> dict[str, Any]:
         path = self.hooks.config_path
         if path is None:
-            raise ControlError("this run has no config file to save to: start it with --config FILE (or CAMAPP_CONFIG)",
+            raise ApiError("this run has no config file to save to: start it with --config FILE (or CAMAPP_CONFIG)",
                                HTTPStatus.CONFLICT)
         changes = self._changes()
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ControlError(f"cannot read {path}: {exc}", HTTPStatus.CONFLICT) from exc
+            raise ApiError(f"cannot read {path}: {exc}", HTTPStatus.CONFLICT) from exc
         if not isinstance(data, dict):
-            raise ControlError(f"{path} is not a YAML mapping: not changed", HTTPStatus.CONFLICT)
+            raise ApiError(f"{path} is not a YAML mapping: not changed", HTTPStatus.CONFLICT)
         if "model.name" in changes or "model.backbone" in changes:
             model = data.setdefault("model", {})
             for key in ("name", "backbone", "alpha", "resolution", "labels"):
@@ -243,7 +238,7 @@ class ControlPanel:
             section, name = key.split(".")
             part = data.setdefault(section, {})
             if not isinstance(part, dict):
-                raise ControlError(f"{path}: '{section}' is not a mapping: not changed", HTTPStatus.CONFLICT)
+                raise ApiError(f"{path}: '{section}' is not a mapping: not changed", HTTPStatus.CONFLICT)
             part[name] = value
         text = "# saved by camapp from the web page; the previous version is " + path.name + ".bak\n"
         text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
@@ -252,7 +247,7 @@ class ControlPanel:
                 shutil.copy2(path, path.with_name(path.name + ".bak"))
             _write_atomically(path, text.encode())
         except OSError as exc:
-            raise ControlError(f"cannot write {path}: {exc.strerror or exc}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
+            raise ApiError(f"cannot write {path}: {exc.strerror or exc}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
         self.started_with = (self.settings, self.choice)
         self.saved_at = time.time()
         log.info("web: saved %s to %s", ", ".join(changes) or "no changes", path)
@@ -262,23 +257,23 @@ class ControlPanel:
     def compare(self, request: dict[str, Any]) -> dict[str, Any]:
         comparison = self.hooks.comparison
         if comparison is None:
-            raise ControlError("comparing models is not available in this run", HTTPStatus.NOT_FOUND)
+            raise ApiError("comparing models is not available in this run", HTTPStatus.NOT_FOUND)
         ids = request.get("models")
         if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-            raise ControlError('models must be a list of model ids: {"models": ["mobilenet_v1_0.75_192_quant", ...]}')
+            raise ApiError('models must be a list of model ids: {"models": ["mobilenet_v1_0.75_192_quant", ...]}')
         every_size = request.get("all", False)
         if not isinstance(every_size, bool):
-            raise ControlError(f"all must be true or false, got {json.dumps(every_size)}")
+            raise ApiError(f"all must be true or false, got {json.dumps(every_size)}")
         try:
             return comparison.start(ids, every_size)
         except ValueError as exc:
-            raise ControlError(str(exc), HTTPStatus.CONFLICT) from exc
+            raise ApiError(str(exc), HTTPStatus.CONFLICT) from exc
         except LookupError as exc:
-            raise ControlError(str(exc)) from exc
+            raise ApiError(str(exc)) from exc
 
     def _compare_state(self) -> dict[str, Any]:
         if self.hooks.comparison is None:
-            raise ControlError("comparing models is not available in this run", HTTPStatus.NOT_FOUND)
+            raise ApiError("comparing models is not available in this run", HTTPStatus.NOT_FOUND)
         return self.hooks.comparison.state()
 
     def close(self) -> None:
@@ -289,20 +284,20 @@ class ControlPanel:
 def _choice(request: dict[str, Any]) -> ModelChoice:
     unknown = sorted(set(request) - {"model", "backbone", "task"})
     if unknown:
-        raise ControlError(f"unknown key '{unknown[0]}': {CHOICE_HELP}")
+        raise ApiError(f"unknown key '{unknown[0]}': {CHOICE_HELP}")
     model, backbone, task = request.get("model"), request.get("backbone"), request.get("task")
     if task is not None and task not in TASKS:
-        raise ControlError(f"task must be one of {', '.join(TASKS)}, got {json.dumps(task)}")
+        raise ApiError(f"task must be one of {', '.join(TASKS)}, got {json.dumps(task)}")
     if model is not None:
         if backbone is not None:
-            raise ControlError("give either model or backbone, not both")
+            raise ApiError("give either model or backbone, not both")
         if not isinstance(model, str) or not model.strip() or len(model) > 500:
-            raise ControlError("model must be a model id (camapp models list) or a .tflite path")
+            raise ApiError("model must be a model id (camapp models list) or a .tflite path")
         return ModelChoice(name=model.strip(), task=task or "auto")
     if backbone is None:
-        raise ControlError(CHOICE_HELP)
+        raise ApiError(CHOICE_HELP)
     if backbone not in BACKBONES:
-        raise ControlError(f"backbone must be one of {', '.join(BACKBONES)}, got {json.dumps(backbone)}")
+        raise ApiError(f"backbone must be one of {', '.join(BACKBONES)}, got {json.dumps(backbone)}")
     return ModelChoice(backbone=backbone, task=task or "classify")
 
 
@@ -318,7 +313,7 @@ def _number(request: dict[str, Any], key: str, low: float, high: float, allowed:
     if ok and integer:
         ok = float(value).is_integer()
     if not ok or not low <= value <= high:
-        raise ControlError(f"{key} must be {allowed}, got {json.dumps(value)}")
+        raise ApiError(f"{key} must be {allowed}, got {json.dumps(value)}")
     return float(value)
 
 
@@ -327,17 +322,5 @@ def _write_atomically(path: Path, data: bytes) -> None:
     write_atomic(path, data, path.stat().st_mode & 0o777 if path.exists() else 0o644)
 
 
-def _body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(f"the body is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ControlError("the body must be a JSON object")
-    return value
 
 
-def _json(body: dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Reply:
-    return status, JSON, json.dumps(body, separators=(",", ":")).encode()

@@ -23,7 +23,6 @@ returns. Every change needs the token (the server refuses POSTs without one, as 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -48,6 +47,7 @@ from camapp.errors import CamappError
 from camapp.frames import Frame
 from camapp.inference.options import ModelOptions
 from camapp.outputs.base import Delivery, SinkBase
+from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply
 from camapp.teach.dataset import BACKGROUND, IMAGE_SUFFIXES, add_examples, check_class_name, read_image
 
 log = logging.getLogger(__name__)
@@ -59,16 +59,8 @@ EMBED_PER_TICK = 8  # examples embedded per live tick, so a first tick with many
 USE_WAIT_S = 10.0  # how long Use now waits for the worker to take the new model
 _FILE = re.compile(r"^\d{1,9}\.(jpg|jpeg|png|bmp|webp)$", re.IGNORECASE)
 
-Reply = tuple[HTTPStatus, str, bytes]  # status, content type, body
-JSON = "application/json"
 
 
-class TeachError(Exception):
-    """A one-line answer to bad input: {"error": ...} with this status."""
-
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -319,17 +311,17 @@ class TeachPanel(SinkBase):
     def _existing(self, label: Any) -> str:
         name = self._name(label)
         if not (self.options.root / name).is_dir():
-            raise TeachError(f"no class '{name}': add it first", HTTPStatus.NOT_FOUND)
+            raise ApiError(f"no class '{name}': add it first", HTTPStatus.NOT_FOUND)
         return name
 
     @staticmethod
     def _name(label: Any) -> str:
         if not isinstance(label, str):
-            raise TeachError("give the class as a string: {\"class\": \"full\"}")
+            raise ApiError("give the class as a string: {\"class\": \"full\"}")
         try:
             return check_class_name(label)
         except CamappError as exc:
-            raise TeachError(f"{exc.message}: {exc.hint}" if exc.hint else exc.message) from exc
+            raise ApiError(f"{exc.message}: {exc.hint}" if exc.hint else exc.message) from exc
 
     # -- the routes ------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Reply:
@@ -338,26 +330,26 @@ class TeachPanel(SinkBase):
             if path == "/teach":
                 return HTTPStatus.OK, "text/html; charset=utf-8", self.page
             if path == "/api/teach":
-                return _json(self.state())
+                return json_reply(self.state())
             if path == "/api/teach/live":
-                return _json(self.live())
+                return json_reply(self.live())
             if path == "/api/teach/thumb":
                 return HTTPStatus.OK, "image/jpeg", self.thumbnail(_one(query, "class"), _one(query, "file"))
-            request = _body(body)
+            request = json_body(body, '{"class": "full", "seconds": 1}')
             if path == "/api/teach/record":
-                return _json(self.record(request))
+                return json_reply(self.record(request))
             if path == "/api/teach/class":
-                return _json(self.change_class(request))
+                return json_reply(self.change_class(request))
             if path == "/api/teach/build":
-                return _json(self.start_build(), HTTPStatus.ACCEPTED)
+                return json_reply(self.start_build(), HTTPStatus.ACCEPTED)
             if path == "/api/teach/use":
-                return _json(self.use())
-        except TeachError as exc:
-            return _json({"error": str(exc)}, exc.status)
+                return json_reply(self.use())
+        except ApiError as exc:
+            return json_reply({"error": str(exc)}, exc.status)
         except (OSError, CamappError) as exc:  # a full disk, a folder that went away, a model that does not load
             log.warning("teach: %s %s failed: %s", method, path, exc)
-            return _json({"error": str(exc)}, HTTPStatus.INTERNAL_SERVER_ERROR)
-        return _json({"error": f"no route {path}"}, HTTPStatus.NOT_FOUND)
+            return json_reply({"error": str(exc)}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        return json_reply({"error": f"no route {path}"}, HTTPStatus.NOT_FOUND)
 
     def state(self) -> dict[str, Any]:
         classes = []
@@ -395,12 +387,12 @@ class TeachPanel(SinkBase):
         count: Any = request.get("count")
         now = time.monotonic()
         if seconds is None and count is None:
-            raise TeachError("give \"seconds\" (0 stops) or \"count\": {\"class\": \"full\", \"seconds\": 1}")
+            raise ApiError("give \"seconds\" (0 stops) or \"count\": {\"class\": \"full\", \"seconds\": 1}")
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= self.options.max_count):
-            raise TeachError(f"\"count\" must be a whole number from 1 to {self.options.max_count}")
+            raise ApiError(f"\"count\" must be a whole number from 1 to {self.options.max_count}")
         if seconds is not None and (not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
                                     or not 0 <= seconds <= self.options.max_seconds):
-            raise TeachError(f"\"seconds\" must be a number from 0 to {self.options.max_seconds:g}")
+            raise ApiError(f"\"seconds\" must be a number from 0 to {self.options.max_seconds:g}")
         secs = 0.0 if seconds is None else float(seconds)
         with self._lock:
             rec = self._recording
@@ -410,7 +402,7 @@ class TeachPanel(SinkBase):
                     self._update_due(now)
                 return {"recording": None, "taken": rec.taken if rec is not None and rec.label == label else 0}
             if not (self.options.root / label).is_dir():
-                raise TeachError(f"no class '{label}': add it first", HTTPStatus.NOT_FOUND)
+                raise ApiError(f"no class '{label}': add it first", HTTPStatus.NOT_FOUND)
             if count is not None:
                 until = now + count / self.options.rate + 10.0  # a stalled source must not record forever
                 rec = _Recording(label, until, count)
@@ -432,26 +424,26 @@ class TeachPanel(SinkBase):
             name = self._name(request.get("class"))
             folder = root / name
             if folder.is_dir():
-                raise TeachError(f"class '{name}' exists already", HTTPStatus.CONFLICT)
+                raise ApiError(f"class '{name}' exists already", HTTPStatus.CONFLICT)
             if any(n.lower() == name.lower() for n in self._class_names()):
-                raise TeachError(f"a class named like '{name}' exists already (names differ only in case)", HTTPStatus.CONFLICT)
+                raise ApiError(f"a class named like '{name}' exists already (names differ only in case)", HTTPStatus.CONFLICT)
             folder.mkdir(parents=True)
             return {"added": name}
         if action not in ("delete", "rename"):
-            raise TeachError("\"action\" must be add, rename or delete")
+            raise ApiError("\"action\" must be add, rename or delete")
         name = self._existing(request.get("class"))
         with self._lock:
             if self._recording is not None and self._recording.label == name:
-                raise TeachError(f"class '{name}' is being recorded: stop first", HTTPStatus.CONFLICT)
+                raise ApiError(f"class '{name}' is being recorded: stop first", HTTPStatus.CONFLICT)
         if self._build.state == "running":
-            raise TeachError("a build is running: wait for it", HTTPStatus.CONFLICT)
+            raise ApiError("a build is running: wait for it", HTTPStatus.CONFLICT)
         if action == "delete":
             shutil.rmtree(root / name)
             self._thumbs.clear()
             return {"deleted": name}
         to = self._name(request.get("to"))
         if (root / to).exists() or any(n.lower() == to.lower() and n != name for n in self._class_names()):
-            raise TeachError(f"class '{to}' exists already", HTTPStatus.CONFLICT)
+            raise ApiError(f"class '{to}' exists already", HTTPStatus.CONFLICT)
         os.rename(root / name, root / to)
         self._thumbs.clear()
         return {"renamed": name, "to": to}
@@ -459,7 +451,7 @@ class TeachPanel(SinkBase):
     def thumbnail(self, label: str, name: str) -> bytes:
         label = self._existing(label)
         if not _FILE.match(name) or name not in self._files(label):
-            raise TeachError(f"no example '{name}' in class '{label}'", HTTPStatus.NOT_FOUND)
+            raise ApiError(f"no example '{name}' in class '{label}'", HTTPStatus.NOT_FOUND)
         path = self.options.root / label / name
         key = (label, name, path.stat().st_mtime_ns)
         if key in self._thumbs:
@@ -467,7 +459,7 @@ class TeachPanel(SinkBase):
             return self._thumbs[key]
         image = read_image(path)
         if image is None:
-            raise TeachError(f"example '{label}/{name}' is not a readable image", HTTPStatus.NOT_FOUND)
+            raise ApiError(f"example '{label}/{name}' is not a readable image", HTTPStatus.NOT_FOUND)
         h, w = image.shape[:2]
         scale = THUMB_PX / max(h, w)
         small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
@@ -483,10 +475,10 @@ class TeachPanel(SinkBase):
         ready = [label for label, n in counts.items() if n > 0]
         if len(ready) < 2:
             shown = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no classes"
-            raise TeachError(f"a build needs examples of at least two classes ({shown}): record some first")
+            raise ApiError(f"a build needs examples of at least two classes ({shown}): record some first")
         with self._lock:
             if self._build.state == "running":
-                raise TeachError("a build is running already", HTTPStatus.CONFLICT)
+                raise ApiError("a build is running already", HTTPStatus.CONFLICT)
             self._build = _Build("running", 0, sum(counts.values()), started=time.monotonic())
         self._builder = threading.Thread(target=self._run_build, name="camapp-teach-build", daemon=True)
         self._builder.start()
@@ -523,43 +515,31 @@ class TeachPanel(SinkBase):
     def use(self) -> dict[str, Any]:
         output = self.options.output
         if self.load is None or self.controls is None:
-            raise TeachError("this run cannot switch models from the page", HTTPStatus.CONFLICT)
+            raise ApiError("this run cannot switch models from the page", HTTPStatus.CONFLICT)
         if self._build.state == "running":
-            raise TeachError("a build is running: wait for it", HTTPStatus.CONFLICT)
+            raise ApiError("a build is running: wait for it", HTTPStatus.CONFLICT)
         if not output.is_file():
-            raise TeachError(f"nothing built yet ({output}): build first", HTTPStatus.CONFLICT)
+            raise ApiError(f"nothing built yet ({output}): build first", HTTPStatus.CONFLICT)
         try:
             command = self.load(output)
         except CamappError as exc:
-            raise TeachError(f"cannot load {output}: {exc.message}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
+            raise ApiError(f"cannot load {output}: {exc.message}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
         if not self.controls.send(command).wait(USE_WAIT_S):
-            raise TeachError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
+            raise ApiError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
         self._used = str(output)
         log.info("teach: now running %s (Use now on the web page)", output)
         return {"model": command.change.name, "path": str(output), "task": command.change.task}
 
 
-def _json(body: dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Reply:
-    return status, JSON, json.dumps(body, separators=(",", ":")).encode()
 
 
 def _one(query: dict[str, list[str]], name: str) -> str:
     values = query.get(name)
     if not values:
-        raise TeachError(f"give ?{name}=")
+        raise ApiError(f"give ?{name}=")
     return values[0]
 
 
-def _body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TeachError(f"the body is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise TeachError("the body must be a JSON object, e.g. {\"class\": \"full\", \"seconds\": 1}")
-    return value
 
 
 def _q(text: str) -> str:
