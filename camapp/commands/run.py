@@ -21,6 +21,7 @@ from camapp.errors import EXIT_INTERRUPTED, EXIT_OK
 from camapp.logs import setup_logging
 from camapp.outputs.base import Sink, overlay_style
 from camapp.pipeline import Pipeline, PipelineOptions
+from camapp.pipeline.loop import single_threaded_opencv
 from camapp.service import ServiceContext
 from camapp.sources import open_source
 from camapp.sources.base import Source
@@ -126,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     stats = PipelineStats()
     # systemd notify / watchdog, reconnecting live sources, degrading outputs, SIGHUP, stats lines.
     service = ServiceContext(cfg, stats, stop)
+    # Before any thread uses OpenCV (a reconnecting source starts its reader on open): resizing
+    # OpenCV's pool while another thread is inside it can crash (camapp.pipeline.loop).
+    single_threaded_opencv()
     source = service.source(lambda: open_source(uri, source_options(cfg)))
     models, arrangement = build_models(cfg, source)
     model = models[0]

@@ -149,6 +149,14 @@ class _Out:
     events: tuple[Event, ...]
 
 
+def single_threaded_opencv() -> int:
+    """Make OpenCV's calls run on the calling thread (no pool), returning the count it had."""
+    before = cv2.getNumThreads()
+    if before != 0:
+        cv2.setNumThreads(0)
+    return before
+
+
 def _frame_bytes(item: _Work | _Out | ModelChange) -> int:
     """What a queued item holds in memory: its frame (a notice holds none worth counting)."""
     if isinstance(item, ModelChange):
@@ -258,8 +266,11 @@ class Pipeline:
         # preempting the interpreter's threads for a few microseconds at a time; the capture and
         # output threads already run beside inference, so their OpenCV calls stay on one thread.
         # Process-wide, so it is restored when the run ends (the bench runs other loops after).
-        cv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(0)
+        # Changed only when it differs: resizing OpenCV's pool while another thread is inside a
+        # parallel_for (a reconnecting camera's reader converting a frame) can die with SIGFPE in
+        # OpenCV 4.11, seen 3 times in 50 loaded runs; `camapp run` therefore sets it before the
+        # source opens (single_threaded_opencv) and nothing changes here.
+        cv_threads = single_threaded_opencv()
         self._output_thread.start()
         self._capture_thread.start()
         try:
@@ -272,7 +283,8 @@ class Pipeline:
                 log.warning("outputs still busy 30 s after the end; some frames were not written")
             self.stop.set()
             self._capture_thread.join(timeout=5)
-            cv2.setNumThreads(cv_threads)
+            if cv_threads != 0:
+                cv2.setNumThreads(cv_threads)
         for error in (self._capture_error, self._output_error):
             if error is not None:
                 raise error
