@@ -27,7 +27,8 @@ from typing import Any
 from camapp.analytics.events import DebounceOptions, EventDetector
 from camapp.analytics.stage import Analytics
 from camapp.analytics.tracking import TrackerOptions
-from camapp.config import Config, ModelConfig
+from camapp.analytics.zones import LineSpec, ZoneSpec
+from camapp.config import Config, LineConfig, ModelConfig, ZoneConfig
 from camapp.control import ControlChannel
 from camapp.errors import CamappError, ModelError, UsageError
 from camapp.inference.model import Model
@@ -244,22 +245,25 @@ def wants_events(cfg: Config) -> bool:
 def build_analytics(cfg: Config, source: Source | None = None) -> Analytics:
     if cfg.tracking_on:
         analytics = _tracked_analytics(cfg)
-        if source is not None and not source.is_live:
-            # A file's own clock (frame / fps), not the reading's: read as fast as possible, 1.5 s of
-            # wall time would be 15 s of video, and dwell times would be nonsense. Read at first use:
-            # the source opens after this.
-            analytics.media_fps = lambda: source.fps
-        return analytics
-    if not wants_events(cfg):
+    elif not wants_events(cfg):
         return Analytics()  # nothing consumes events: the stage does nothing on the worker
-    e = cfg.events
-    return Analytics.for_events(DebounceOptions(e.debounce_frames, e.debounce_seconds), frozenset(e.labels))
+    else:
+        e = cfg.events
+        analytics = Analytics.for_events(DebounceOptions(e.debounce_frames, e.debounce_seconds), frozenset(e.labels))
+    if source is not None and not source.is_live:
+        # Tracks (from the start, or from zones drawn on the web page) run on a file's own clock
+        # (frame / fps), not the reading's: read as fast as possible, 1.5 s of wall time would be
+        # 15 s of video, and dwell times would be nonsense. Read at first use: the source opens after this.
+        analytics.media_fps = lambda: source.fps
+    return analytics
 
 
-def tracker_options(cfg: Config) -> TrackerOptions:
+def tracker_options(cfg: Config, threshold: float | None = None) -> TrackerOptions:
+    """The tracker's options; `threshold`: the one new tracks need now (default model.threshold)."""
     t = cfg.tracking
+    high = cfg.model.threshold if threshold is None else threshold
     return TrackerOptions(
-        high=cfg.model.threshold, low=min(t.low_threshold, cfg.model.threshold), match_iou=t.match_iou,
+        high=high, low=min(t.low_threshold, high), match_iou=t.match_iou,
         max_age_s=t.max_age, min_hits=t.min_hits, merge_iou=t.merge_iou, merge_inside=t.merge_inside, trail=t.trail,
     )
 
@@ -267,21 +271,23 @@ def tracker_options(cfg: Config) -> TrackerOptions:
 def _tracked_analytics(cfg: Config) -> Analytics:
     """Tracks, zones and lines (docs/zones.md), with the totals a previous run left, if any."""
     from camapp.analytics.scene import Scene
-    from camapp.analytics.zones import LineSpec, ZoneSpec
 
-    zones = [
-        ZoneSpec(z.name, tuple(z.polygon), frozenset(z.labels), z.anchor, DebounceOptions(z.debounce_frames, z.debounce_seconds),
-                 z.loiter_seconds, z.events)
-        for z in cfg.zones
-    ]
-    lines = [LineSpec(x.name, x.start, x.end, frozenset(x.labels), x.anchor) for x in cfg.lines]
-    scene = Scene(tracker_options(cfg), zones, lines)
+    scene = Scene(tracker_options(cfg), *area_specs(cfg.zones, cfg.lines))
     if cfg.tracking.state_file:
         from camapp.outputs.counts_file import load_counts
 
         scene.restore(load_counts(cfg.tracking.state_file))
     e = cfg.events
     return Analytics(EventDetector(DebounceOptions(e.debounce_frames, e.debounce_seconds), frozenset(e.labels)), scene=scene)
+
+
+def area_specs(zones: list[ZoneConfig], lines: list[LineConfig]) -> tuple[list[ZoneSpec], list[LineSpec]]:
+    """Zones and lines as the analytics stage counts them, from the config (or the web page's editor)."""
+    return (
+        [ZoneSpec(z.name, tuple(z.polygon), frozenset(z.labels), z.anchor, DebounceOptions(z.debounce_frames, z.debounce_seconds),
+                  z.loiter_seconds, z.events) for z in zones],
+        [LineSpec(x.name, x.start, x.end, frozenset(x.labels), x.anchor) for x in lines],
+    )
 
 
 def detection_threshold(cfg: Config) -> float:
@@ -385,10 +391,10 @@ def _web(ctx: OutputContext) -> Sink:
 def _control_panel(ctx: OutputContext, web: Sink) -> Any:
     """The page's controls (docs/web.md): a model switch is built here as every run builds one, and
     sent through the control channel like a SIGHUP reload or the teach panel's Use now."""
-    from camapp.control import ModelChange, SwitchModel
+    from camapp.control import ModelChange, SetAreas, SwitchModel
     from camapp.outputs.web import WebSink
     from camapp.outputs.web.compare import Comparison
-    from camapp.outputs.web.control_api import ControlHooks, ControlPanel, ModelChoice, Settings
+    from camapp.outputs.web.control_api import Areas, ControlHooks, ControlPanel, ModelChoice, Settings
 
     assert isinstance(web, WebSink) and ctx.controls is not None
     cfg = ctx.cfg
@@ -401,6 +407,8 @@ def _control_panel(ctx: OutputContext, web: Sink) -> Any:
         if choice.name != cfg.model.name:
             update["labels"] = None  # the old model's labels would not fit another one
         use = cfg.model_copy(update={"model": cfg.model.model_copy(update=update)})
+        if ctx.analytics.scene is not None and not use.tracking_on:  # zones drawn on the page started tracking
+            use = use.model_copy(update={"tracking": use.tracking.model_copy(update={"enabled": True})})
         models, _ = build_models(use, arrangement=ctx.arrangement)  # as many interpreters as the run has
         return SwitchModel(models, ModelChange(model_name(use), models[0].task))
 
@@ -413,6 +421,10 @@ def _control_panel(ctx: OutputContext, web: Sink) -> Any:
         latest = web.latest
         return latest.task if latest is not None else (cfg.model.task if cfg.model.task != "auto" else "classify")
 
+    def set_areas(zones: list[ZoneConfig], lines: list[LineConfig], now: Settings) -> SetAreas:
+        zone_specs, line_specs = area_specs(zones, lines)
+        return SetAreas(tuple(zone_specs), tuple(line_specs), tracker_options(cfg, now.threshold))
+
     comparison = Comparison(lambda every_size: compare_candidates(cfg, task_now(), every_size), lambda: web.last_frame, load_one)
     m, p = cfg.model, cfg.pipeline
     hooks = ControlHooks(
@@ -423,9 +435,12 @@ def _control_panel(ctx: OutputContext, web: Sink) -> Any:
         snapshots_dir=Path(cfg.snapshots.dir).expanduser() if cfg.snapshots.dir else None,
         config_path=Path(ctx.config_path) if ctx.config_path else None,
         comparison=comparison,
+        # Zones drawn on the page count from the next frame; a run that had none starts tracking.
+        areas=set_areas,
     )
     settings = Settings(m.threshold, m.top_k, p.every, cfg.output.overlay)
-    return ControlPanel(ctx.controls, hooks, settings, ModelChoice(m.name, m.backbone if not m.name else None, m.task))
+    choice = ModelChoice(m.name, m.backbone if not m.name else None, m.task)
+    return ControlPanel(ctx.controls, hooks, settings, choice, Areas(list(cfg.zones), list(cfg.lines)))
 
 
 def available_models(cfg: Config) -> list[dict[str, Any]]:

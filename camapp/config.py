@@ -18,7 +18,7 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -412,8 +412,8 @@ class TrackingConfig(Section):
     merge_inside: float = Field(0.8, gt=0, le=1, description="a box lying this much inside a better one is merged into it")
     trail: int = Field(0, ge=0, le=200, description="past positions drawn per track (0: none)")
     state_file: str | None = Field(
-        None, description="zone visits and line totals kept across restarts (default with zones or lines: camapp-counts.json "
-        "in the working directory, the state folder for the service); null: not kept"
+        None, description="zone visits and line totals kept across restarts (default with zones or lines, or the web page's "
+        "controls, which can draw them: camapp-counts.json in the working directory, the state folder for the service); null: not kept"
     )
 
 
@@ -470,8 +470,10 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _counts_file(self) -> Config:
-        if (self.zones or self.lines) and "state_file" not in self.tracking.model_fields_set:
+        drawable = bool(self.http.listen and self.http.token)  # the web page's controls can draw zones while running
+        if (self.zones or self.lines or drawable) and "state_file" not in self.tracking.model_fields_set:
             # Counts that last are the point of zones and lines; `state_file: null` turns it off.
+            # Nothing is written while there are none (camapp.outputs.counts_file).
             self.tracking.state_file = "camapp-counts.json"
         return self
 
@@ -784,6 +786,35 @@ def load_config(
     return check.config
 
 
+def parse_areas(data: Mapping[str, Any]) -> tuple[list[ZoneConfig], list[LineConfig]]:
+    """Zones and lines given as config data ({"zones": [...], "lines": [...]}, as the web page's
+    editor sends them), checked by the same schema as a config file; the first problem is raised
+    as one line naming the key ('zones.0.polygon') and what is allowed."""
+    unknown = sorted(set(data) - {"zones", "lines"})
+    if unknown:
+        raise ConfigError(f"unknown key '{unknown[0]}'", "give zones and lines: {\"zones\": [...], \"lines\": [...]}")
+    check = ConfigCheck(None, {k: data[k] for k in ("zones", "lines") if k in data})
+    try:
+        config = Config.model_validate(check.data)
+    except ValidationError as exc:
+        raise _schema_error(exc.errors()[0], check) from None
+    return config.zones, config.lines
+
+
+def area_data(zones: list[ZoneConfig], lines: list[LineConfig]) -> dict[str, list[dict[str, Any]]]:
+    """Zones and lines as plain config data (defaults left out, points as [x, y] lists), for a
+    config file and the web page's editor."""
+
+    def plain(area: Section) -> dict[str, Any]:
+        out = area.model_dump(exclude_defaults=True)
+        for key in ("polygon", "start", "end"):
+            if key in out:
+                out[key] = [list(p) for p in out[key]] if key == "polygon" else list(out[key])
+        return out
+
+    return {"zones": [plain(z) for z in zones], "lines": [plain(x) for x in lines]}
+
+
 def _schema_error(err: Any, check: ConfigCheck) -> ConfigError:
     loc = tuple(str(p) for p in err["loc"])
     where = check.where(_field_named_in(loc, err, check.data))
@@ -792,8 +823,9 @@ def _schema_error(err: Any, check: ConfigCheck) -> ConfigError:
         allowed = ", ".join(parent.model_fields) if parent else ""
         return ConfigError(f"unknown config key '{_printable(loc)}'{where}", f"allowed keys here: {allowed}")
     msg = err["msg"]
-    if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
-        msg += f", got {err['input']!r}"
+    given = err.get("input")
+    if "input" in err and err["type"] != "missing" and not isinstance(given, dict) and not _holds_sections(given):
+        msg += f", got {given!r}"  # a value, not a whole section or list of zones that would bury the message
         if err["type"] == "string_type" and isinstance(err["input"], (int, float, bool)) and "line" in where:
             msg += " (YAML read it as a number or yes/no: put it in quotes)"
     return ConfigError(f"config key '{_printable(loc)}'{where}: {msg}")
@@ -814,12 +846,28 @@ def _field_named_in(loc: tuple[str, ...], err: Any, data: Mapping[str, Any]) -> 
 
 def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Config
+    items: type[BaseModel] | None = None  # the model of a list's items (zones, lines): the next part is an index
     for part in loc:
+        if items is not None and part.isdigit():
+            model, items = items, None
+            continue
         field_info = model.model_fields.get(part)
-        if field_info is None or not (isinstance(field_info.annotation, type) and issubclass(field_info.annotation, BaseModel)):
+        annotation = field_info.annotation if field_info is not None else None
+        if get_origin(annotation) is list and _is_model(get_args(annotation)[0]):
+            items = get_args(annotation)[0]
+            continue
+        if not _is_model(annotation):
             return None
-        model = field_info.annotation
-    return model
+        model = cast("type[BaseModel]", annotation)
+    return model if items is None else None
+
+
+def _holds_sections(value: Any) -> bool:
+    return isinstance(value, list) and any(isinstance(item, dict) for item in value)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 SECRET_WORDS = ("password", "token", "secret", "key")

@@ -45,11 +45,24 @@ class TunePipeline:
 
 
 @dataclass(frozen=True)
+class SetAreas:
+    """Count in these zones and across these lines from the next frame on (the web page's editor).
+
+    Built before sending, like a model: camapp.analytics.zones' ZoneSpec and LineSpec, and the
+    tracker's options for a run that had none (camapp.analytics.tracking.TrackerOptions). A zone or
+    line that keeps its name keeps its totals."""
+
+    zones: tuple[Any, ...]
+    lines: tuple[Any, ...]
+    tracker: Any
+
+
+@dataclass(frozen=True)
 class ResetCounts:
     """Forget what the analytics stage counted (objects in view, the top class)."""
 
 
-Command = SwitchModel | TuneModel | TunePipeline | ResetCounts
+Command = SwitchModel | TuneModel | TunePipeline | SetAreas | ResetCounts
 
 
 class Ticket:

@@ -28,6 +28,9 @@ def test_the_issue_example_loads_and_turns_tracking_and_the_counts_file_on(tmp_p
     assert (line.start, line.end, line.labels) == ((0.8, 0.0), (0.8, 1.0), [])  # no labels: any label
     assert cfg.tracking_on and cfg.tracking.state_file == "camapp-counts.json"
     assert not load(tmp_path, "").tracking_on and load(tmp_path, "").tracking.state_file is None
+    # The web page's controls can draw zones while running: their totals are kept the same way.
+    web = load(tmp_path, "http:\n  listen: 127.0.0.1:8080\n  token: t0ken\n")
+    assert not web.tracking_on and web.tracking.state_file == "camapp-counts.json"
     assert load(tmp_path, TABLE + "tracking:\n  state_file: null\n").tracking.state_file is None  # counts not kept
     assert not load(tmp_path, TABLE + "tracking:\n  enabled: false\n").tracking_on
 

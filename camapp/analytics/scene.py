@@ -81,6 +81,7 @@ def zone_text(zone: ZoneCounter) -> str:
 class Scene:
     def __init__(self, options: TrackerOptions, zones: list[ZoneSpec], lines: list[LineSpec]) -> None:
         self.tracker = Tracker(options)
+        self._low = options.low  # tracking.low_threshold, or the threshold if that was lower
         self._last_ns = 0
         self.zones = [ZoneCounter(z) for z in zones]
         self.lines = [LineCounter(line) for line in lines]
@@ -99,6 +100,38 @@ class Scene:
             zone.visits = 0
         for line in self.lines:
             line.crossed = {"in": 0, "out": 0}
+
+    def retune(self, threshold: float) -> float:
+        """A new threshold for new tracks (the web page's); returns the score known tracks go on down to."""
+        o = self.tracker.options
+        self.tracker.options = dataclasses.replace(o, high=threshold, low=min(self._low, threshold))
+        return self.tracker.options.low
+
+    def set_areas(self, zones: list[ZoneSpec], lines: list[LineSpec]) -> None:
+        """New zones and lines, drawn on the web page; tracks go on. One that keeps its name and
+        shape goes on as it was; a redrawn one keeps its totals and sees the objects in it anew
+        (those inside it now enter it); a new one starts at 0; a removed one is forgotten."""
+        zones_now = {z.spec.name: z for z in self.zones}
+        lines_now = {x.spec.name: x for x in self.lines}
+        self.zones = [self._zone(spec, zones_now.get(spec.name)) for spec in zones]
+        self.lines = [self._line(spec, lines_now.get(spec.name)) for spec in lines]
+
+    @staticmethod
+    def _zone(spec: ZoneSpec, old: ZoneCounter | None) -> ZoneCounter:
+        if old is not None and old.spec == spec:
+            return old
+        zone = ZoneCounter(spec)
+        zone.visits = old.visits if old is not None else 0
+        return zone
+
+    @staticmethod
+    def _line(spec: LineSpec, old: LineCounter | None) -> LineCounter:
+        if old is not None and old.spec == spec:
+            return old
+        line = LineCounter(spec)
+        if old is not None:
+            line.crossed = dict(old.crossed)
+        return line
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Totals from a previous run (camapp.outputs.counts_file); unknown names are ignored."""

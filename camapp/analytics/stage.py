@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from camapp.analytics.events import DebounceOptions, Event, EventDetector
 from camapp.analytics.scene import LineCount, Scene, TrackView, ZoneCount
+from camapp.analytics.tracking import TrackerOptions
+from camapp.analytics.zones import LineSpec, ZoneSpec
 from camapp.inference.tasks.detect import DetectResults
 from camapp.results import Results
 
@@ -94,6 +96,26 @@ class Analytics:
         if self.scene is not None:
             self.scene.reset_tracks()
         self._publish()
+
+    def set_areas(self, zones: Sequence[ZoneSpec], lines: Sequence[LineSpec], tracker: TrackerOptions) -> None:
+        """Count in these zones and across these lines from now on (the web page's editor, through
+        the control channel). A run without tracking starts it (with `tracker`); a zone or line that
+        keeps its name keeps its totals (camapp.analytics.scene.Scene.set_areas)."""
+        if self.detector is None:
+            return  # nothing consumes events (no web page either): the command cannot come from anywhere
+        if self.scene is None:
+            self.scene = Scene(tracker, list(zones), list(lines))
+        else:
+            self.scene.set_areas(list(zones), list(lines))
+        self._publish()
+
+    def reading_threshold(self, shown: float) -> float:
+        """The score a detector must report down to for `shown` (the page's threshold): with
+        tracking on, new tracks need `shown` and known ones go on with weaker boxes, as at start
+        (camapp.app.detection_threshold); without, `shown` itself."""
+        if self.scene is None:
+            return shown
+        return self.scene.retune(shown)
 
     def _publish(self) -> None:
         d = self.detector

@@ -100,6 +100,7 @@ class MqttSink(SinkBase):
         self.controls = controls  # where base/reset sends ResetCounts (None: not subscribed)
         self._areas: dict[str, str] = {}  # zone / line topic -> the JSON last queued for it
         self.analytics = analytics
+        self._area_names = self._names_of_areas()  # announced to Home Assistant on connect
         self.style = style or OverlayStyle()
         self.model = model
         self.camera = slug(cfg.camera or socket.gethostname())
@@ -261,7 +262,34 @@ class MqttSink(SinkBase):
         out.update({f"{self.base}/lines/{name}": json.dumps(c.to_dict(), separators=(",", ":")) for name, c in state.lines.items()})
         return out
 
+    def _names_of_areas(self) -> frozenset[tuple[str, str]]:
+        state = self.analytics.state
+        return frozenset([("zones", name) for name in state.zones] + [("lines", name) for name in state.lines])
+
+    def _areas_redrawn(self) -> None:
+        """Zones or lines changed while running (the web page's editor): Home Assistant is told of
+        the new ones now, and the removed ones' entities and retained counts are cleared (an empty
+        retained message deletes them)."""
+        names = self._names_of_areas()
+        gone, self._area_names = self._area_names - names, names
+        for kind, name in sorted(gone):
+            topic = f"{self.base}/{kind}/{name}"
+            self._areas.pop(topic, None)
+            self.worker.submit(Message(topic, "", True))
+            if self.cfg.discovery:
+                ids = ([("sensor", f"zone_{name}_occupancy"), ("binary_sensor", f"zone_{name}_occupied"), ("sensor", f"zone_{name}_visits")]
+                       if kind == "zones" else [("sensor", f"line_{name}_{d}") for d in ("in", "out")])
+                for component, object_id in ids:
+                    self.worker.submit(Message(self._config(component, object_id, {}).topic, "", True))
+        if self.connected.is_set():  # otherwise connecting announces them, and subscribes
+            for msg in self._area_discovery():
+                self.worker.submit(msg)
+            if self._resets():
+                self.client.subscribe(self.reset_topic, qos=1)
+
     def _queue_area_changes(self) -> None:
+        if self._names_of_areas() != self._area_names:
+            self._areas_redrawn()
         for topic, payload in self._area_payloads().items():
             if self._areas.get(topic) != payload:
                 self._areas[topic] = payload

@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from camapp.analytics.events import Event
-from camapp.control import ResetCounts, SwitchModel, TuneModel, TunePipeline
+from camapp.control import ResetCounts, SetAreas, SwitchModel, TuneModel, TunePipeline
 from camapp.frames import Frame
 from camapp.results import Results
 
 if TYPE_CHECKING:
     from camapp.pipeline.loop import FrameModel, Pipeline
+
+
+Notice = SwitchModel | SetAreas | ResetCounts  # commands whose meaning for the analytics and outputs follows frame order
 
 
 @dataclass
@@ -46,7 +49,7 @@ class _PoolState:
     next_seq: int = 0  # the number the next taken frame gets
     released: int = 0  # the number of the next frame to hand on
     pending: dict[int, _Done] = field(default_factory=dict)
-    notices: dict[int, list[SwitchModel | ResetCounts]] = field(default_factory=dict)  # applied before that frame
+    notices: dict[int, list[Notice]] = field(default_factory=dict)  # applied before that frame
     error: BaseException | None = None
 
 
@@ -147,17 +150,35 @@ class InterpreterPool:
                     if len(tunable) != len(self.group):
                         ticket.finish(False)  # a model without settings (a test's fake): nothing applied
                         continue
+                    threshold = command.threshold
+                    if threshold is not None and self._detects():
+                        threshold = p.analytics.reading_threshold(threshold)  # tracking on: weak boxes go on known tracks
                     for model in tunable:
-                        model.tune(command.threshold, command.top_k)
+                        model.tune(threshold, command.top_k)
                 elif isinstance(command, TunePipeline):
                     o = p.options  # read per frame by the workers and the output thread: one attribute swap
                     style = o.style if command.overlay is None else dataclasses.replace(o.style, overlay=command.overlay)
                     p.options = dataclasses.replace(o, every=o.every if command.every is None else command.every, style=style)
+                elif isinstance(command, SetAreas):
+                    if p.analytics.scene is None and self._detects():
+                        # Tracking starts: from the next frame taken, the detector reports the weak
+                        # boxes that continue a track too, as when it is on from the start. Every
+                        # such frame comes after the notice that makes the scene, which drops those
+                        # that continue none.
+                        from camapp.pipeline.loop import TunableModel
+
+                        for member in self.group:
+                            if isinstance(member, TunableModel):
+                                member.tune(command.tracker.low, None)
+                    self._notice(command)
                 elif isinstance(command, ResetCounts):
                     self._notice(command)
             ticket.finish(True)
 
-    def _notice(self, command: SwitchModel | ResetCounts) -> None:
+    def _detects(self) -> bool:
+        return getattr(self.group[0], "task", None) == "detect"
+
+    def _notice(self, command: Notice) -> None:
         """Under the take lock: what comes after the frames already taken. With none of them still
         in flight it applies now (a camera that stalled still hears of a new model at once);
         otherwise just before the first frame taken after it is handed on."""
@@ -168,13 +189,15 @@ class InterpreterPool:
             else:
                 s.notices.setdefault(s.next_seq, []).append(command)
 
-    def _apply_notice(self, notice: SwitchModel | ResetCounts) -> None:
+    def _apply_notice(self, notice: Notice) -> None:
         """In frame order, under the order lock: what a command means for what comes after it."""
         p = self.p
         if isinstance(notice, SwitchModel):
             p.last_results = None  # every-N must not reuse the old model's results
             p.analytics.reset_tracks()  # the new model's tracks start afresh; zone and line totals last
             p.outbox.put(notice.change, p.output_dead)
+        elif isinstance(notice, SetAreas):
+            p.analytics.set_areas(notice.zones, notice.lines, notice.tracker)
         else:
             p.analytics.reset()
 

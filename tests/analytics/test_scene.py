@@ -108,3 +108,40 @@ def test_time_going_back_starts_tracks_afresh_instead_of_keeping_them_forever() 
     assert [t.id for t in a.state.tracks] == [1]
     a.update(frame(0), 0.0)  # frame 0 again: a track last seen "in the future" would never expire
     assert a.state.tracks == ()
+
+
+def test_zones_and_lines_set_while_running_keep_their_totals_by_name_and_tracks_go_on() -> None:
+    a = stage()
+    for n, x in enumerate([0.1 + 0.05 * i for i in range(17)]):  # through the table zone, then out across the exit line
+        a.update(frame(n, person(x)), float(n))
+    assert (a.state.zones["table"].visits, a.state.lines["exit"].exited) == (1, 1)
+
+    # The table redrawn (same name), a new zone, the line kept as it was.
+    wider = ZoneSpec("table", ((0.2, 0.0), (0.75, 0.0), (0.75, 1.0), (0.2, 1.0)), frozenset({"person"}), "center", DebounceOptions(1))
+    door = ZoneSpec("door", ((0.0, 0.0), (0.2, 0.0), (0.2, 1.0), (0.0, 1.0)), frozenset(), "center", DebounceOptions(1))
+    assert a.scene is not None
+    track = a.scene.tracker.alive()[0].id
+    a.set_areas([wider, door], [LineSpec("exit", (0.8, 1.0), (0.8, 0.0), frozenset({"person"}), "center")], TrackerOptions())
+    assert a.state.zones["table"].visits == 1 and a.state.zones["door"].visits == 0 and a.state.lines["exit"].exited == 1
+    later = frame(17, person(0.9))
+    a.update(later, 17.0)
+    assert later.detections[0].track_id == track  # the tracker was not reset
+
+    # A removed zone is forgotten; a line removed and added again under its name starts at 0.
+    a.set_areas([door], [], TrackerOptions())
+    assert set(a.state.zones) == {"door"} and a.state.lines == {}
+    a.set_areas([door], [LineSpec("exit", (0.8, 1.0), (0.8, 0.0))], TrackerOptions())
+    assert a.state.lines["exit"].exited == 0
+
+
+def test_zones_set_on_a_run_without_tracking_start_it_and_the_detector_threshold_follows() -> None:
+    a = Analytics(EventDetector(DebounceOptions(1)))
+    assert a.scene is None and a.reading_threshold(0.6) == 0.6  # no tracking: the threshold shown is the one read
+    a.set_areas([ZoneSpec("table", SQUARE, frozenset({"person"}), "center", DebounceOptions(1))], [],
+                TrackerOptions(high=0.5, low=0.3, min_hits=1))
+    assert a.scene is not None and a.state.zones["table"].visits == 0
+    events = a.update(frame(0, person(0.5)), 0.0)
+    assert [e.type for e in events if e.zone] == ["zone_entered"]
+    # With tracking on, new tracks need the page's threshold and known ones go on down to the low one.
+    assert a.reading_threshold(0.6) == 0.3 and a.scene.tracker.options.high == 0.6
+    assert a.reading_threshold(0.2) == 0.2 and a.reading_threshold(0.7) == 0.3

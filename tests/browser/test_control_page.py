@@ -109,116 +109,132 @@ def other_site(camera: str, tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
+def bottle_config(path: Path, models_dir: Path, videos_dir: Path, model: str, **extra: Any) -> Path:
+    """A config file: `model` on the bottle clip at its own speed, looping, one interpreter."""
+    path.write_text(yaml.safe_dump({
+        "source": {"uri": str(videos_dir / "bottle-detection.mp4"), "realtime": True, "loop": True},
+        "model": {"name": model, "mirror": str(models_dir), "threads": 1},
+        "pipeline": {"workers": 1},
+        **extra,
+    }))
+    return path
+
+
+def artifacts_dir() -> Path:
+    """Where screenshots go (uploaded by CI; the docs keep copies in docs/img)."""
+    folder = REPO / "artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextmanager
+def page_of(config: Path, tmp_path: Path) -> Iterator[tuple[Browser, str, str]]:
+    """camapp started from `config`, and Chromium showing its page: (browser, camapp's address, the tab)."""
+    browser = Browser(tmp_path / "profile")
+    try:
+        with camapp(config, tmp_path / "camapp.log") as base:
+            yield browser, base, open_page(browser, base)
+    finally:
+        browser.close()
+
+
+def open_page(browser: Browser, base: str) -> str:
+    """The page in a new tab with the token, once the stream shows a frame."""
+    tab = browser.open(base + "/?token=" + TOKEN)
+    wait_until(lambda: browser.evaluate(tab, "document.getElementById('view').naturalWidth") == 640, 30, "the stream to show a frame")
+    return tab
+
+
 def click(browser: Browser, tab: str, selector: str) -> None:
     assert browser.evaluate(tab, f"(() => {{ const b = document.querySelector({json.dumps(selector)}); b.click(); return !!b; }})()")
 
 
 @pytest.mark.slow
 def test_the_page_switches_tunes_compares_and_saves(models_dir: Path, videos_dir: Path, tmp_path: Path) -> None:
-    config = tmp_path / "camapp.yaml"
-    config.write_text(yaml.safe_dump({
-        "source": {"uri": str(videos_dir / "bottle-detection.mp4"), "realtime": True, "loop": True},
-        "model": {"name": V1, "mirror": str(models_dir), "threads": 1},
-        "pipeline": {"workers": 1},
-    }))
-    artifacts = REPO / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    browser = Browser(tmp_path / "profile")
-    try:
-        with camapp(config, tmp_path / "camapp.log") as base:
-            tab = browser.open(base + "/?token=" + TOKEN)
-            js = browser.evaluate
-            wait_until(lambda: js(tab, "document.getElementById('view').naturalWidth") == 640, 30, "the stream to show a frame")
-            wait_until(lambda: js(tab, "!document.getElementById('controls').hidden && modelpick.options.length >= 3"), 30,
-                       "the controls")
-            assert js(tab, "model.textContent") == V1
+    config = bottle_config(tmp_path / "camapp.yaml", models_dir, videos_dir, V1)
+    artifacts = artifacts_dir()
+    with page_of(config, tmp_path) as (browser, base, tab):
+        js = browser.evaluate
+        wait_until(lambda: js(tab, "!document.getElementById('controls').hidden && modelpick.options.length >= 3"), 30,
+                   "the controls")
+        assert js(tab, "model.textContent") == V1
 
-            # Switch with the page's model picker while the stream flows and /healthz is watched.
-            before = api(base, "/api/status")[1]["processed"]
-            with HealthWatch(base) as health:
-                js(tab, f"modelpick.value = {json.dumps(V2)}")
-                click(browser, tab, "#model_use")
-                wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("now running " + V2), 30, "the switch")
-                wait_until(lambda: js(tab, "model.textContent") == V2, 10, "the header to name the new model")
-                wait_until(lambda: api(base, "/api/status")[1]["processed"] > before + 30, 20, "frames after the switch")
-            assert health.codes and set(health.codes) == {200}, health.codes
-            assert api(base, "/api/status")[1]["model"] == V2
+        # Switch with the page's model picker while the stream flows and /healthz is watched.
+        before = api(base, "/api/status")[1]["processed"]
+        with HealthWatch(base) as health:
+            js(tab, f"modelpick.value = {json.dumps(V2)}")
+            click(browser, tab, "#model_use")
+            wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("now running " + V2), 30, "the switch")
+            wait_until(lambda: js(tab, "model.textContent") == V2, 10, "the header to name the new model")
+            wait_until(lambda: api(base, "/api/status")[1]["processed"] > before + 30, 20, "frames after the switch")
+        assert health.codes and set(health.codes) == {200}, health.codes
+        assert api(base, "/api/status")[1]["model"] == V2
 
-            # Settings through the page's form.
-            js(tab, "top_k.value = 3; every.value = 2")
-            click(browser, tab, "#apply")
-            wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("applied"), 10, "the settings")
-            assert api(base, "/api/controls")[1]["settings"]["top_k"] == 3
+        # Settings through the page's form.
+        js(tab, "top_k.value = 3; every.value = 2")
+        click(browser, tab, "#apply")
+        wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("applied"), 10, "the settings")
+        assert api(base, "/api/controls")[1]["settings"]["top_k"] == 3
 
-            # Live charts, drawn by the vendored uPlot.
-            wait_until(lambda: js(tab, "!chartbox.hidden && document.querySelectorAll('.chart canvas').length") == 2, 20, "the charts")
-            assert js(tab, "chart_objects.parentElement.hidden")  # a classifier counts no objects
-            time.sleep(2.5)  # a few more points on the charts for the screenshot
-            browser.screenshot(tab, artifacts / "web_control_chromium.png")
+        # Live charts, drawn by the vendored uPlot.
+        wait_until(lambda: js(tab, "!chartbox.hidden && document.querySelectorAll('.chart canvas').length") == 2, 20, "the charts")
+        assert js(tab, "chart_objects.parentElement.hidden")  # a classifier counts no objects
+        time.sleep(2.5)  # a few more points on the charts for the screenshot
+        browser.screenshot(tab, artifacts / "web_control_chromium.png")
 
-            # Compare three backbones on the live video, then "use this one".
-            click(browser, tab, "#compare_run")
-            wait_until(lambda: js(tab, "compare_state.textContent").startswith("done"), 90, "the comparison")
-            rows = js(tab, "[...document.querySelectorAll('#compare tr')].slice(1).map(r => r.cells[0].textContent)")
-            assert rows == [f"{V1} (v1)", f"{V2} (v2)", f"{V3} (v3-small)"], rows
-            js(tab, "window.scrollTo(0, document.body.scrollHeight)")
-            browser.screenshot(tab, artifacts / "web_control_compare.png")
-            click(browser, tab, "#compare tr:nth-child(4) button")
-            wait_until(lambda: js(tab, "model.textContent") == V3, 20, "the model chosen in the comparison")
+        # Compare three backbones on the live video, then "use this one".
+        click(browser, tab, "#compare_run")
+        wait_until(lambda: js(tab, "compare_state.textContent").startswith("done"), 90, "the comparison")
+        rows = js(tab, "[...document.querySelectorAll('#compare tr')].slice(1).map(r => r.cells[0].textContent)")
+        assert rows == [f"{V1} (v1)", f"{V2} (v2)", f"{V3} (v3-small)"], rows
+        # ... and the chart of speed against the publisher's accuracy: a dot per model.
+        assert js(tab, "!compare_chart.hidden && compare_chart.querySelectorAll('circle').length") == 3
+        js(tab, "window.scrollTo(0, document.body.scrollHeight)")
+        browser.screenshot(tab, artifacts / "web_control_compare.png")
+        click(browser, tab, "#compare tr:nth-child(4) button")
+        wait_until(lambda: js(tab, "model.textContent") == V3, 20, "the model chosen in the comparison")
 
-            # Another site's page posts with the token in the URL: refused, nothing changes.
-            with other_site(base, tmp_path) as evil:
-                evil_tab = browser.open(evil)
-                wait_until(lambda: js(evil_tab, "document.title") == "sent", 20, "the other site's post")
-            assert api(base, "/api/controls")[1]["settings"]["every"] == 2
-            wait_until(lambda: "/api/settings refused: a request from another site's page" in (tmp_path / "camapp.log").read_text(),
-                       10, "the refusal in the log")
+        # Another site's page posts with the token in the URL: refused, nothing changes.
+        with other_site(base, tmp_path) as evil:
+            evil_tab = browser.open(evil)
+            wait_until(lambda: js(evil_tab, "document.title") == "sent", 20, "the other site's post")
+        assert api(base, "/api/controls")[1]["settings"]["every"] == 2
+        wait_until(lambda: "/api/settings refused: a request from another site's page" in (tmp_path / "camapp.log").read_text(),
+                   10, "the refusal in the log")
 
-            # Save to the config file.
-            click(browser, tab, "#save")
-            wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("saved "), 10, "the save")
-        assert (tmp_path / "camapp.yaml.bak").is_file()
-        with camapp(config, tmp_path / "camapp2.log") as base:  # the restart
-            status, controls = api(base, "/api/status")[1], api(base, "/api/controls")[1]
-            assert status["model"] == V3 and controls["settings"]["top_k"] == 3 and controls["settings"]["every"] == 2
-            assert len(status["results"]["classes"]) == 3
-    finally:
-        browser.close()
+        # Save to the config file.
+        click(browser, tab, "#save")
+        wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("saved "), 10, "the save")
+    assert (tmp_path / "camapp.yaml.bak").is_file()
+    with camapp(config, tmp_path / "camapp2.log") as base:  # the restart
+        status, controls = api(base, "/api/status")[1], api(base, "/api/controls")[1]
+        assert status["model"] == V3 and controls["settings"]["top_k"] == 3 and controls["settings"]["every"] == 2
+        assert len(status["results"]["classes"]) == 3
     assert (artifacts / "web_control_chromium.png").stat().st_size > 20_000
 
 
 @pytest.mark.slow
 def test_snapshots_show_as_thumbnails_and_a_clip_plays_in_the_page(models_dir: Path, videos_dir: Path, tmp_path: Path) -> None:
-    config = tmp_path / "camapp.yaml"
-    config.write_text(yaml.safe_dump({
-        "source": {"uri": str(videos_dir / "bottle-detection.mp4"), "realtime": True, "loop": True},
-        "model": {"name": "ssd_mobilenet_v1_coco_quant", "mirror": str(models_dir), "threads": 1},
-        "pipeline": {"workers": 1},
-        "snapshots": {"dir": str(tmp_path / "shots"), "labels": ["bottle"], "clip_before": 1.0, "clip_after": 1.0},
-    }))
-    browser = Browser(tmp_path / "profile")
-    try:
-        with camapp(config, tmp_path / "camapp.log") as base:
-            tab = browser.open(base + "/?token=" + TOKEN)
-            js = browser.evaluate
-            wait_until(lambda: js(tab, "!mediabox.hidden && document.querySelectorAll('#media .clip').length > 0 && "
-                                       "[...document.querySelectorAll('#media img')].some(i => i.naturalWidth === 160)"), 40,
-                       "a snapshot thumbnail and a clip on the page")
-            assert js(tab, "!chart_objects.parentElement.hidden && chart_objects.querySelector('canvas') !== null")  # a detector counts
-            wait_until(lambda: js(tab, "[...document.querySelectorAll('#events img.evthumb')].some(i => i.naturalWidth === 160)"), 20,
-                       "an event with its snapshot's thumbnail")
-            click(browser, tab, "#media a:has(.clip)")
-            wait_until(lambda: js(tab, "(() => { const v = document.getElementById('playing'); "
-                                       "return v && v.videoWidth > 0 && v.currentTime > 0.2; })()"), 20, "the clip to play")
-            assert js(tab, "document.getElementById('playing').videoWidth") == 640
-            js(tab, "mediabox.scrollIntoView()")
-            browser.screenshot(tab, REPO / "artifacts" / "web_media_chromium.png")
-            # On a phone: nothing wider than the screen, the controls reachable.
-            browser.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
-                         session=tab)
-            time.sleep(0.5)
-            assert js(tab, "document.documentElement.scrollWidth") <= 390
-            js(tab, "window.scrollTo(0, 0)")
-            browser.screenshot(tab, REPO / "artifacts" / "web_control_phone.png")
-    finally:
-        browser.close()
+    config = bottle_config(tmp_path / "camapp.yaml", models_dir, videos_dir, "ssd_mobilenet_v1_coco_quant",
+                           snapshots={"dir": str(tmp_path / "shots"), "labels": ["bottle"], "clip_before": 1.0, "clip_after": 1.0})
+    with page_of(config, tmp_path) as (browser, base, tab):
+        js = browser.evaluate
+        wait_until(lambda: js(tab, "!mediabox.hidden && document.querySelectorAll('#media .clip').length > 0 && "
+                                   "[...document.querySelectorAll('#media img')].some(i => i.naturalWidth === 160)"), 40,
+                   "a snapshot thumbnail and a clip on the page")
+        assert js(tab, "!chart_objects.parentElement.hidden && chart_objects.querySelector('canvas') !== null")  # a detector counts
+        wait_until(lambda: js(tab, "[...document.querySelectorAll('#events img.evthumb')].some(i => i.naturalWidth === 160)"), 20,
+                   "an event with its snapshot's thumbnail")
+        click(browser, tab, "#media a:has(.clip)")
+        wait_until(lambda: js(tab, "(() => { const v = document.getElementById('playing'); "
+                                   "return v && v.videoWidth > 0 && v.currentTime > 0.2; })()"), 20, "the clip to play")
+        assert js(tab, "document.getElementById('playing').videoWidth") == 640
+        js(tab, "mediabox.scrollIntoView()")
+        browser.screenshot(tab, REPO / "artifacts" / "web_media_chromium.png")
+        # On a phone: nothing wider than the screen, the controls reachable.
+        browser.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
+                     session=tab)
+        time.sleep(0.5)
+        assert js(tab, "document.documentElement.scrollWidth") <= 390
+        js(tab, "window.scrollTo(0, 0)")
+        browser.screenshot(tab, REPO / "artifacts" / "web_control_phone.png")

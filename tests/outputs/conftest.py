@@ -230,9 +230,11 @@ def finished(pipeline: Pipeline) -> bool:
 
 
 @contextmanager
-def camapp_run(cfg: Any, config_path: Path | None = None) -> Iterator[tuple[int, Pipeline]]:
+def camapp_run(cfg: Any, config_path: Path | None = None,
+               before: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Pipeline]]:
     """What `camapp run` builds from a config (camapp.commands.run), with the pipeline in a thread;
-    yields the web view's port and the pipeline, and re-raises a pipeline error at the end."""
+    yields the web view's port and the pipeline, and re-raises a pipeline error at the end.
+    `before(port, controls)` runs once the web view is up, before the first frame is read."""
     from camapp.app import OutputContext, build_analytics, build_models, build_outputs, source_options
     from camapp.control import ControlChannel
     from camapp.outputs.web import WebSink
@@ -247,6 +249,9 @@ def camapp_run(cfg: Any, config_path: Path | None = None) -> Iterator[tuple[int,
     p = cfg.pipeline
     pipeline = Pipeline(source, models, sinks, PipelineOptions(p.mode, p.every, p.max_frames), stop, stats, analytics, controls)
     errors: list[BaseException] = []
+    web = next(s for s in sinks if isinstance(s, WebSink))
+    if before is not None:
+        before(web.server.port, controls)
 
     def work() -> None:
         try:
@@ -256,7 +261,6 @@ def camapp_run(cfg: Any, config_path: Path | None = None) -> Iterator[tuple[int,
 
     thread = threading.Thread(target=work, name="test-pipeline", daemon=True)
     thread.start()
-    web = next(s for s in sinks if isinstance(s, WebSink))
     try:
         yield web.server.port, pipeline
     finally:

@@ -4,7 +4,8 @@ each zone and line, and the reset command, which goes into the pipeline's contro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -46,15 +47,27 @@ def walk(sink: Writer, analytics: Analytics, xs: list[float], start: int = 0) ->
         sink.write(Delivery(Frame(IMAGE, n, n * 100_000_000, "test"), results, True, events))
 
 
-def test_zone_and_line_counts_are_retained_announced_to_home_assistant_and_reset_by_a_command(
-    mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe]
-) -> None:
-    analytics, controls = tracked(), ControlChannel()
+@contextmanager
+def connected(mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe],
+              analytics: Analytics) -> Iterator[tuple[MqttSink, ControlChannel, MqttProbe]]:
+    """An MQTT output of `analytics` connected to the broker, its control channel, and a probe
+    listening to the camera's topics and Home Assistant's."""
+    controls = ControlChannel()
     probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
     sink = MqttSink(mqtt_config(mosquitto), analytics, "ssd", controls=controls)  # type: ignore[arg-type]
     sink.start()
     try:
         wait_until(sink.connected.is_set, 10, "camapp to connect")
+        yield sink, controls, probe
+    finally:
+        sink.close()
+
+
+def test_zone_and_line_counts_are_retained_announced_to_home_assistant_and_reset_by_a_command(
+    mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe]
+) -> None:
+    analytics = tracked()
+    with connected(mosquitto, probe_factory, analytics) as (sink, controls, probe):
         walk(sink, analytics, [0.1 + 0.05 * i for i in range(17)] + [-1.0] * 20)  # x from 0.1 to 0.9, then gone
         zone = probe.wait_for("camapp/shelf/zones/table", lambda m: m.json()["visits"] == 1 and m.json()["occupancy"] == 0)
         line = probe.wait_for("camapp/shelf/lines/exit", lambda m: m.json() == {"in": 0, "out": 1})
@@ -93,21 +106,42 @@ def test_zone_and_line_counts_are_retained_announced_to_home_assistant_and_reset
         walk(sink, analytics, [-1.0], start=100)
         probe.wait_for("camapp/shelf/zones/table", lambda m: m.json()["visits"] == 0, since=since)
         probe.wait_for("camapp/shelf/lines/exit", lambda m: m.json() == {"in": 0, "out": 0}, since=since)
-    finally:
-        sink.close()
 
 
 def test_without_zones_nothing_new_is_published_or_subscribed(mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe]) -> None:
-    analytics, controls = Analytics.for_events(DebounceOptions(1)), ControlChannel()
-    probe = probe_factory(mosquitto.port, ["camapp/shelf/#", "homeassistant/#"])
-    sink = MqttSink(mqtt_config(mosquitto), analytics, "ssd", controls=controls)  # type: ignore[arg-type]
-    sink.start()
-    try:
-        wait_until(sink.connected.is_set, 10, "camapp to connect")
+    analytics = Analytics.for_events(DebounceOptions(1))
+    with connected(mosquitto, probe_factory, analytics) as (sink, controls, probe):
         probe.wait_for("homeassistant/sensor/shelf_last_event/config")
         probe.client.publish("camapp/shelf/reset", "reset", qos=1)
         time.sleep(0.5)
         assert controls.take() == []
         assert not [m for m in probe.messages if "/zones/" in m.topic or "/lines/" in m.topic or "/button/" in m.topic]
-    finally:
-        sink.close()
+
+
+def test_zones_drawn_while_running_are_announced_and_removed_ones_cleared(
+    mosquitto: Mosquitto, probe_factory: Callable[..., MqttProbe]
+) -> None:
+    """The web page's editor changes the zones of a run that started without any (SetAreas, applied
+    by the worker as camapp.pipeline.pool does): Home Assistant hears of them at once, the reset
+    topic is listened to, and a zone taken away leaves no entity or retained count behind."""
+    analytics = Analytics.for_events(DebounceOptions(1))
+    with connected(mosquitto, probe_factory, analytics) as (sink, controls, probe):
+        table = ZoneSpec("table", SQUARE, frozenset({"person"}), "center", DebounceOptions(1))
+        analytics.set_areas([table], [], TrackerOptions(min_hits=1))
+        walk(sink, analytics, [0.5] * 3)
+        config_topic = "homeassistant/sensor/shelf_zone_table_occupancy/config"
+        assert probe.wait_for(config_topic).json()["state_topic"] == "camapp/shelf/zones/table"
+        probe.wait_for("camapp/shelf/zones/table", lambda m: m.json()["occupied"])
+        probe.wait_for("homeassistant/button/shelf_reset_counts/config")
+        since = time.monotonic()
+        probe.client.publish("camapp/shelf/reset", "reset", qos=1)
+        assert [type(c) for c, _ in wait_until(controls.take, 10, "the reset command")] == [ResetCounts]
+
+        analytics.set_areas([], [LineSpec("exit", (0.8, 1.0), (0.8, 0.0))], TrackerOptions(min_hits=1))
+        walk(sink, analytics, [0.5], start=3)
+        probe.wait_for("homeassistant/sensor/shelf_line_exit_in/config", since=since)
+        for topic in (config_topic, "homeassistant/binary_sensor/shelf_zone_table_occupied/config", "camapp/shelf/zones/table"):
+            probe.wait_for(topic, lambda m: m.payload == b"", since=since)  # an empty retained message deletes it
+        late = probe_factory(mosquitto.port, ["camapp/shelf/zones/#", "homeassistant/+/+/config"])  # what a new listener sees
+        late.wait_for("homeassistant/sensor/shelf_line_exit_out/config")
+        assert not [m for m in late.messages if "zone_table" in m.topic or "/zones/" in m.topic]

@@ -7,11 +7,13 @@ configured and from another site's page):
     POST /api/model           {"model": ID_OR_PATH} or {"backbone": "v1|v2|v3", "task": "classify|detect"}
     POST /api/settings        any of {"threshold": 0..1, "top_k": 1..100, "every": 1..1000, "overlay": true|false}
     POST /api/snapshot        the current annotated frame as a JPEG into snapshots.dir
-    POST /api/config/save     the changed settings into the run's config file (atomically, the old one as NAME.bak)
+    GET|POST /api/zones       the zones and lines counted now / new ones, as config data: {"zones": [...], "lines": [...]}
+                              (either may be left out: it stays as it is); a zone or line that keeps its name keeps its totals
+    POST /api/config/save     the changed settings, zones and lines into the run's config file (atomically, the old one as NAME.bak)
     GET|POST /api/compare     the backbone comparison (camapp.outputs.web.compare): {} one model per backbone,
                               {"all": true} every available size, {"models": [ID, ...]} those
 
-Every change flows through the control channel (SwitchModel, TuneModel, TunePipeline), applied by the
+Every change flows through the control channel (SwitchModel, TuneModel, TunePipeline, SetAreas), applied by the
 worker between two frames. A new model is loaded by the `load` callable the composition root gives
 (camapp.app builds it as every run does) on the HTTP thread that asked, so frames keep flowing while it
 loads; one that fails to load leaves the old one running and answers 422 with the one-line error.
@@ -34,8 +36,9 @@ from typing import Any
 import yaml
 
 from camapp.atomic import write_atomic
-from camapp.control import ControlChannel, SwitchModel, TuneModel, TunePipeline
-from camapp.errors import CamappError
+from camapp.config import LineConfig, ZoneConfig, area_data, parse_areas
+from camapp.control import ControlChannel, SetAreas, SwitchModel, TuneModel, TunePipeline
+from camapp.errors import CamappError, ConfigError
 from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply
 from camapp.outputs.web.compare import Comparison
 
@@ -80,15 +83,27 @@ class ControlHooks:
     snapshots_dir: Path | None = None
     config_path: Path | None = None
     comparison: Comparison | None = None
+    areas: Callable[[list[ZoneConfig], list[LineConfig], Settings], SetAreas] | None = None  # the command for new zones and lines
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The zones and lines counted now, as the config gives them."""
+
+    zones: list[ZoneConfig]
+    lines: list[LineConfig]
 
 
 class ControlPanel:
-    def __init__(self, controls: ControlChannel, hooks: ControlHooks, settings: Settings, choice: ModelChoice) -> None:
+    def __init__(self, controls: ControlChannel, hooks: ControlHooks, settings: Settings, choice: ModelChoice,
+                 areas: Areas | None = None) -> None:
         self.controls = controls
         self.hooks = hooks
         self.settings = settings
         self.choice = choice
-        self.started_with = (settings, choice)  # what the config file (and the command line) gave: saved is what differs
+        self.areas = areas or Areas([], [])
+        # What the config file (and the command line) gave: saved is what differs.
+        self.started_with = (settings, choice, self.areas)
         self._switching = threading.Lock()
         self.saved_at: float | None = None
 
@@ -98,6 +113,8 @@ class ControlPanel:
             if method != "POST":
                 if path == "/api/compare":
                     return json_reply(self._compare_state())
+                if path == "/api/zones":
+                    return json_reply(area_data(self.areas.zones, self.areas.lines))
                 return json_reply(self.state())
             request = json_body(body)
             if path == "/api/model":
@@ -106,6 +123,8 @@ class ControlPanel:
                 return json_reply(self.tune(request))
             if path == "/api/snapshot":
                 return json_reply(self.snapshot())
+            if path == "/api/zones":
+                return json_reply(self.set_areas(request))
             if path == "/api/config/save":
                 return json_reply(self.save())
             if path == "/api/compare":
@@ -183,6 +202,21 @@ class ControlPanel:
         self.settings = new
         return {"settings": asdict(new), "unsaved": self._changes()}
 
+    # -- zones and lines -------------------------------------------------------------------
+    def set_areas(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.hooks.areas is None:
+            raise ApiError("zones and lines cannot be changed in this run", HTTPStatus.NOT_FOUND)
+        now = area_data(self.areas.zones, self.areas.lines)
+        try:
+            zones, lines = parse_areas({**now, **request})
+        except ConfigError as exc:
+            raise ApiError(exc.message + (f" ({exc.hint})" if exc.hint else ""), HTTPStatus.UNPROCESSABLE_ENTITY) from exc
+        if not self.controls.send(self.hooks.areas(zones, lines, self.settings)).wait(APPLY_WAIT_S):
+            raise ApiError("the pipeline did not take the zones and lines in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
+        self.areas = Areas(zones, lines)
+        log.info("web: now counting in %d zone(s) and across %d line(s)", len(zones), len(lines))
+        return {**area_data(zones, lines), "unsaved": self._changes()}
+
     # -- snapshot --------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         folder = self.hooks.snapshots_dir
@@ -205,7 +239,7 @@ class ControlPanel:
     # -- saving to the config file ---------------------------------------------------------
     def _changes(self) -> dict[str, Any]:
         """Config keys whose value now differs from the run's start."""
-        settings, choice = self.started_with
+        settings, choice, areas = self.started_with
         out: dict[str, Any] = {}
         if self.choice != choice:
             c = self.choice
@@ -214,6 +248,8 @@ class ControlPanel:
         for attr, key in keys.items():
             if getattr(self.settings, attr) != getattr(settings, attr):
                 out[key] = getattr(self.settings, attr)
+        if self.areas != areas:
+            out.update(area_data(self.areas.zones, self.areas.lines))  # whole lists: "zones" and "lines" are top-level keys
         return out
 
     def save(self) -> dict[str, Any]:
@@ -234,7 +270,14 @@ class ControlPanel:
                 model.pop(key, None)  # another model's choice or labels would contradict the new one
             if "model.backbone" in changes and model.get("task") == "auto":
                 model.pop("task")
+        for key in ("zones", "lines"):
+            if key in changes:
+                data.pop(key, None)  # none left: the key goes (an empty list would say the same, less plainly)
+                if changes[key]:
+                    data[key] = changes[key]
         for key, value in changes.items():
+            if "." not in key:
+                continue
             section, name = key.split(".")
             part = data.setdefault(section, {})
             if not isinstance(part, dict):
@@ -248,7 +291,7 @@ class ControlPanel:
             _write_atomically(path, text.encode())
         except OSError as exc:
             raise ApiError(f"cannot write {path}: {exc.strerror or exc}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
-        self.started_with = (self.settings, self.choice)
+        self.started_with = (self.settings, self.choice, self.areas)
         self.saved_at = time.time()
         log.info("web: saved %s to %s", ", ".join(changes) or "no changes", path)
         return {"saved": str(path), "backup": str(path.with_name(path.name + ".bak")), "changed": changes}

@@ -391,6 +391,7 @@ class Handler(BaseHTTPRequestHandler):
         "/api/teach/thumb": "teach",
         "/api/controls": "control",
         "/api/compare": "control",
+        "/api/zones": "control",
         "/api/history": "history",
         "/api/media": "media",
         "/api/media/file": "media",
@@ -449,6 +450,7 @@ class Handler(BaseHTTPRequestHandler):
         "/api/snapshot": "control",
         "/api/config/save": "control",
         "/api/compare": "control",
+        "/api/zones": "control",
     }
 
     def _not_allowed(self) -> None:
