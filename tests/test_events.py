@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 
 from camapp.analytics.events import Debounced, DebounceOptions, EventDetector
 from camapp.analytics.stage import Analytics
-from camapp.frames import Frame
-from camapp.inference.model import Model, ModelOptions
 from camapp.inference.tasks.classify import Classification, ClassifyResults
 from camapp.inference.tasks.detect import Detection, DetectResults
 from camapp.results import Box, Results
@@ -118,21 +114,10 @@ PEOPLE_FRAMES = 470  # covers two visits: a person walks up, reads, leaves, twic
 
 
 @pytest.fixture(scope="module")
-def people_results(models_dir: Path, videos_dir: Path) -> list[Results]:
-    model = Model(ModelOptions(path=str(models_dir / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"),
-                               labels=str(models_dir / "coco_labels.txt")))
-    cap = cv2.VideoCapture(str(videos_dir / "one-by-one-person-detection.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    out = []
-    try:
-        for i in range(PEOPLE_FRAMES):
-            ok, image = cap.read()
-            assert ok, f"frame {i} did not decode"
-            results = model.run(Frame(image, i, 0, "people"))
-            out.append(dataclasses.replace(results, timestamp_ns=int(i / fps * 1e9)))  # the video's own clock
-    finally:
-        cap.release()
-    return out
+def people_results(people_detections: tuple[Results, ...]) -> list[Results]:
+    """The real detector on the people video, on the video's own clock (computed once, tests/conftest.py)."""
+    assert len(people_detections) >= PEOPLE_FRAMES
+    return list(people_detections[:PEOPLE_FRAMES])
 
 
 @pytest.mark.slow

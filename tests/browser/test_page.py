@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,9 +49,13 @@ def test_chromium_shows_the_live_annotated_stream_and_status_updates(camapp_web:
         js = browser.evaluate
         wait_until(lambda: js(tab, "document.getElementById('view').naturalWidth") == 640, 30, "the stream to show a frame")
         wait_until(lambda: js(tab, "document.getElementById('model').textContent") != "-", 30, "the first status poll")
-        first = js(tab, "document.getElementById('frames').textContent")
-        wait_until(lambda: js(tab, "document.getElementById('frames').textContent") != first, 30, "the status to update")
-        time.sleep(1.5)  # a second status poll, so the screenshot shows running numbers
+
+        def frames() -> str:
+            return str(js(tab, "document.getElementById('frames').textContent"))
+
+        first = frames()
+        second = wait_until(lambda: (now := frames()) != first and now, 30, "the status to update")
+        wait_until(lambda: frames() not in (first, second), 30, "a second status poll, so the screenshot shows running numbers")
         page = js(tab, "({model: model.textContent, source: source.textContent, health: health.textContent,"
                        " results: results.innerText, fps: inference_fps.textContent, note: note.textContent,"
                        " height: view.naturalHeight, events: events.innerText})")

@@ -1,11 +1,12 @@
 """The teach page in a real browser: headless Chromium teaches a running `camapp run` two classes.
 
-camapp runs as a user starts it (a separate process, --http, the token from the environment) on
-the bottle clip at its own speed, with an ImageNet classifier. Chromium opens /teach?token=, adds
-two classes with the page's own form, holds each class's record button (real mouse presses through
-the DevTools protocol) while the clip shows three bottles and then two, presses Build, waits for the
-report, and presses Use now. /api/status must then name the taught model and its labels. The
-screenshot goes into artifacts/teach-panel.png (docs/img/teach-panel.png, which docs/teach.md shows, is a copy).
+camapp runs as a user starts it (a separate process, --http, the token from the environment) on the
+bottle clip at its own speed (its three-bottle and two-bottle stretches back to back), with an
+ImageNet classifier. Chromium opens /teach?token=, adds two classes with the page's own form, holds
+each class's record button (real mouse presses through the DevTools protocol) while the clip shows
+three bottles and then two, presses Build, waits for the report, and presses Use now. /api/status
+must then name the taught model and its labels. The screenshot goes into artifacts/teach-panel.png
+(docs/img/teach-panel.png, which docs/teach.md shows, is a copy).
 """
 
 from __future__ import annotations
@@ -27,18 +28,18 @@ from tests.outputs.conftest import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "teach-t0ken"
-# Frames of bottle-detection.mp4 (tests/teach/data/video_segments.yaml): three bottles 0-166, two 216-326.
-SEGMENTS = {"three": (30, 80), "two": (228, 280)}
+# When each class's button is held: from / before these frames into its stretch of the clip (tests/conftest.py).
+SEGMENTS = {"three": (30, 80), "two": (12, 64)}
 
 
 @pytest.fixture
-def camapp_teach(models_dir: Path, videos_dir: Path, tmp_path: Path) -> Iterator[str]:
+def camapp_teach(models_dir: Path, three_then_two_bottles: tuple[Path, dict[str, range]], tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = open(tmp_path / "camapp.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "CAMAPP_HTTP_TOKEN": TOKEN, "CAMAPP_TEACH_DIR": str(tmp_path / "bottles"),
            "CAMAPP_TEACH_BACKBONE": str(models_dir / "mobilenet_v1_0.75_192_quant.tflite")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "camapp", "run", "--source", str(videos_dir / "bottle-detection.mp4"), "--realtime", "--loop",
+        [sys.executable, "-m", "camapp", "run", "--source", str(three_then_two_bottles[0]), "--realtime", "--loop",
          "--model", str(models_dir / "mobilenet_v1_0.25_128_quant.tflite"), "--labels", str(models_dir / "imagenet_labels.txt"),
          "--http", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=env,
@@ -79,8 +80,10 @@ def hold(browser: Browser, tab: str, label: str, seconds: float) -> None:
 
 
 @pytest.mark.slow
-def test_chromium_teaches_two_classes_from_the_video_builds_and_uses_the_model(camapp_teach: str, tmp_path: Path) -> None:
-    base = camapp_teach
+def test_chromium_teaches_two_classes_from_the_video_builds_and_uses_the_model(
+    camapp_teach: str, three_then_two_bottles: tuple[Path, dict[str, range]], tmp_path: Path
+) -> None:
+    base, stretches = camapp_teach, three_then_two_bottles[1]
     browser = Browser(tmp_path / "profile")
     js = browser.evaluate
     try:
@@ -91,7 +94,8 @@ def test_chromium_teaches_two_classes_from_the_video_builds_and_uses_the_model(c
             js(tab, f"document.getElementById('newname').value = {json.dumps(name)}; document.getElementById('add').click()")
             wait_until(lambda name=name: js(tab, f"[...document.querySelectorAll('.card')].some((c) => c.dataset.name === '{name}')"),
                        10, f"the {name} card")
-        for name, (first, last) in SEGMENTS.items():
+        for name, (after, before) in SEGMENTS.items():
+            first, last = stretches[name].start + after, stretches[name].start + before
             wait_until(lambda first=first: frame_now(base) >= first, 90, f"frame {first} of the clip")
             assert frame_now(base) < last, "the clip ran past the stretch to teach"
             hold(browser, tab, name, 1.5)
@@ -112,7 +116,8 @@ def test_chromium_teaches_two_classes_from_the_video_builds_and_uses_the_model(c
         after = wait_until(lambda: (s := status(base))["model"] == "bottles" and s["results"] and s["results"]["frame"] and s, 20, "status")
         labels = {c["label"] for c in after["results"]["classes"]}
         assert {"three", "two"} <= labels <= {"three", "two", "unknown"}, after["results"]
-        time.sleep(1.5)  # live bars and the top class settle for the screenshot
+        # The header's top class follows the taught model before the screenshot is taken.
+        wait_until(lambda: js(tab, "document.getElementById('top').textContent").split(" ")[0] in labels, 10, "the page's top class")
         shot = REPO / "artifacts" / "teach-panel.png"  # docs/img/teach-panel.png is a copy of one, for docs/teach.md
         shot.parent.mkdir(exist_ok=True)
         browser.screenshot(tab, shot)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -20,7 +19,6 @@ from camapp.analytics.stage import Analytics
 from camapp.config import SnapshotsConfig
 from camapp.errors import OutputError
 from camapp.frames import Frame
-from camapp.inference.model import Model
 from camapp.outputs.base import Delivery
 from camapp.outputs.snapshots import RetentionPolicy, SnapshotSink, StoredFile, plan_retention
 from camapp.results import Results
@@ -67,17 +65,20 @@ VISITS_FRAMES = 260  # a person walks in (~frame 64), leaves (~198) and another 
 
 
 @pytest.fixture(scope="module")
-def people_frames(detector: Model, people_video: str) -> list[tuple[Frame, Results]]:
-    """Frames of the people video on the video's own clock, with the real detector's results."""
+def people_frames(people_video: str, people_detections: tuple[Results, ...]) -> list[tuple[Frame, Results]]:
+    """Frames of the people video on the video's own clock, with the real detector's results
+    (computed once for every file that replays these frames, tests/conftest.py)."""
+    assert len(people_detections) >= VISITS_FRAMES
     cap = cv2.VideoCapture(people_video)
     fps = cap.get(cv2.CAP_PROP_FPS)
     out = []
     try:
-        for i in range(VISITS_FRAMES):
+        for i, results in enumerate(people_detections[:VISITS_FRAMES]):
             ok, image = cap.read()
             assert ok
             frame = Frame(image, i, int(i / fps * 1e9), "people")
-            out.append((frame, dataclasses.replace(detector.run(frame), timestamp_ns=frame.timestamp_ns)))
+            assert (results.frame_index, results.timestamp_ns) == (frame.index, frame.timestamp_ns)
+            out.append((frame, results))
     finally:
         cap.release()
     return out

@@ -1,10 +1,10 @@
 """Teaching from the web page: the /api/teach routes, on a real pipeline built as `camapp run` builds it.
 
 The whole flow runs a real classifier on the bottle clip at its own speed: two classes are recorded
-from two stretches of it (three bottles, then two), built with the V1 backbone, and Use now switches
-the running pipeline to the new model through the control channel; /api/status then names the
-taught model and its labels. The other tests check the guards (token, the refusal of changes
-without one, the Host check) and the one-line JSON errors without a model.
+from two stretches of it (three bottles, then two, played back to back), built with the V1
+backbone, and Use now switches the running pipeline to the new model through the control channel;
+/api/status then names the taught model and its labels. The other tests check the guards (token,
+the refusal of changes without one, the Host check) and the one-line JSON errors without a model.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ TOKEN = "t3ach"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CLASSIFIER = "mobilenet_v1_0.25_128_quant.tflite"  # what runs before the taught model: any classifier
 BACKBONE = "mobilenet_v1_0.75_192_quant.tflite"
-# Frames of bottle-detection.mp4 (tests/teach/data/video_segments.yaml): three bottles 0-166, two 216-326.
-TWO_FROM, THREE_FROM = 225, 30
+# Where each class is recorded from: frames into its stretch of the clip (tests/conftest.py).
+THREE_FROM, TWO_FROM = 30, 9
 
 
 def call(port: int, path: str, body: Any = None, headers: dict[str, str] | None = None, method: str | None = None,
@@ -69,9 +69,12 @@ def record(port: int, label: str, after_frame: int, count: int = 8) -> None:
 
 
 @pytest.mark.slow
-def test_record_two_classes_from_a_video_build_and_use_the_model_now(models_dir: Path, videos_dir: Path, tmp_path: Path) -> None:
+def test_record_two_classes_from_a_video_build_and_use_the_model_now(
+    models_dir: Path, three_then_two_bottles: tuple[Path, dict[str, range]], tmp_path: Path
+) -> None:
+    clip, stretches = three_then_two_bottles
     cfg = Config.model_validate({
-        "source": {"uri": str(videos_dir / "bottle-detection.mp4"), "realtime": True, "loop": True},
+        "source": {"uri": str(clip), "realtime": True, "loop": True},
         "model": {"name": str(models_dir / CLASSIFIER), "labels": str(models_dir / "imagenet_labels.txt")},
         "http": {"listen": "127.0.0.1:0", "token": TOKEN},
         "teach": {"dir": str(tmp_path / "shelf"), "backbone": str(models_dir / BACKBONE)},
@@ -84,8 +87,8 @@ def test_record_two_classes_from_a_video_build_and_use_the_model_now(models_dir:
         for name in ("three", "two"):
             assert js(port, "/api/teach/class", {"action": "add", "class": name}) == (200, {"added": name})
 
-        record(port, "three", THREE_FROM)
-        record(port, "two", TWO_FROM)
+        record(port, "three", stretches["three"].start + THREE_FROM)
+        record(port, "two", stretches["two"].start + TWO_FROM)
         state = js(port, "/api/teach")[1]
         counts = {c["name"]: c["count"] for c in state["classes"]}
         assert counts == {"background": 0, "two": 8, "three": 8}

@@ -472,6 +472,7 @@ def test_a_pool_of_two_hands_on_results_in_frame_order_each_on_its_own_frame(fra
     assert not [t for t in threading.enumerate() if t.name.startswith("camapp-worker")], "every worker ended"
 
 
+@pytest.mark.slow
 def test_a_pool_of_real_interpreters_gives_exactly_the_results_of_one(videos_dir, detector, models_dir):
     copy = Model(detector.options)
 

@@ -34,11 +34,12 @@ def read_frames(path: Path, wanted: set[int] | None = None, step: int = 1) -> It
     cap = cv2.VideoCapture(str(path))
     try:
         index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                return
+        # read() is grab() (decode) then retrieve() (convert to BGR): frames nobody wants are only decoded.
+        while cap.grab():
             if (wanted is None and index % step == 0) or (wanted is not None and index in wanted):
+                ok, image = cap.retrieve()
+                if not ok:
+                    return
                 yield index, image
             index += 1
     finally:
