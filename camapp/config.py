@@ -496,6 +496,7 @@ NON_CONFIG_ENV: dict[str, str] = {
     "CAMAPP_PYTHON": "scripts/camapp: the Python that creates the virtualenv",
     "CAMAPP_SHARED": "tests and benchmarks: the folder of shared test models, images and videos",
     "CAMAPP_REQUIRE_SERVICES": "tests (CI): fail instead of skipping when mosquitto, chromium or systemd is missing",
+    "CAMAPP_TEST_WORKERS": "scripts/test: test processes run side by side (default 2; 1: one process)",
     "CAMAPP_EXPORT_PYTHON": "tests: the Python with ai-edge-litert that writes taught models for the tflite-runtime tests",
 }
 ENV_DOCS = "docs/config.md"

@@ -13,6 +13,7 @@ import gc
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,21 @@ class RecordingModel:
         self.seen.append(frame.index)
         h, w = frame.image.shape[:2]
         return ClassifyResults(self.name, frame.index, frame.timestamp_ns, w, h, 1.0)
+
+
+class WaitingModel(RecordingModel):
+    """A fake model whose first inference waits (at most 10 s) until `until()` holds: on a loaded
+    machine the scheduler alone does not guarantee that another worker ever gets a frame."""
+
+    def __init__(self, name: str, until: Callable[[], bool]) -> None:
+        super().__init__(name)
+        self.until = until
+
+    def run(self, frame: Frame) -> Results:
+        deadline = time.monotonic() + 10
+        while not self.seen and not self.until() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return super().run(frame)
 
 
 class GatedModel(RecordingModel):
@@ -458,7 +474,8 @@ def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not
 # -- a pool of interpreters (pipeline.workers) ----------------------------------------------
 @pytest.mark.parametrize("every", [1, 3])
 def test_a_pool_of_two_hands_on_results_in_frame_order_each_on_its_own_frame(frames, every):
-    first, second = RecordingModel("first"), RecordingModel("second")
+    second = RecordingModel("second")
+    first = WaitingModel("first", until=lambda: bool(second.seen))  # the other worker must take frames meanwhile
     sink = CollectingSink()
     pipeline = Pipeline(FakeSource(frames, 60), (first, second), [sink], PipelineOptions(mode="file", every=every))
     summary = pipeline.run()
