@@ -151,6 +151,7 @@ def summarise(threads: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     if "camapp_web" in names:
         out["web"] = {
             "jpegs_encoded": median([r["camapp_web"]["jpegs_encoded"] for r in rounds]),
+            "bytes_received": median([r["camapp_web"]["bytes_received"] for r in rounds]),  # by the viewer: it really watched
             "note": "one MJPEG client, default stream_fps",
         }
     return out

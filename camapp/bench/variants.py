@@ -229,11 +229,14 @@ def camapp_web_run(model: Model, source_text: str, frames: int, encode: bool) ->
     sink = web_sink(model, source_text)
     if sink is None:
         return None
+    sink.start()  # as camapp.app.build_outputs does: the pipeline itself starts no output
     client = MjpegClient(sink.server.host, sink.server.port)
     try:
         deadline = time.monotonic() + 5
         while sink.broadcaster.viewers < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
+        if sink.broadcaster.viewers < 1:
+            raise RuntimeError("bench: the MJPEG viewer did not connect within 5 s")
         out = camapp_run(model, open_source(source_text, SourceOptions()), frames, encode, [sink])
         out["jpegs_encoded"] = sink.broadcaster.counters.encoded
         out["bytes_received"] = client.received

@@ -119,6 +119,8 @@ def test_bench_pipeline_measures_all_variants_in_one_run_and_never_misattributes
     assert set(run["fps"]) >= {"invoke_only", "invoke_decode", "plain_loop", "camapp", "camapp_memory"}
     assert all(v > 0 for v in run["fps"].values())
     assert run["ratios"]["c/a"] > 0 and run["ratios"]["c/b"] > 0
+    # (c) + MJPEG had its viewer: frames were encoded for it and it received them.
+    assert run["web"]["jpegs_encoded"] >= 1 and run["web"]["bytes_received"] > 1000
     # The decoding-only ceiling is measured, not assumed: a real decoder thread spent real CPU.
     assert run["ratios"]["a_decode/a"] > 0 and run["decode_cpu_ms_per_frame"] > 0
     assert "the ceiling for c/a" in result.stdout
