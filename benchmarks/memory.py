@@ -67,6 +67,7 @@ def main() -> int:
             print("the web output is not installed", file=sys.stderr)
             return 2
         sinks.append(web)
+        web.start()  # as camapp.app.build_outputs does: the pipeline itself starts no output
         client = MjpegClient(web.server.host, web.server.port)
     start_rss, t0 = rss_mb(), time.perf_counter()
     try:
