@@ -37,8 +37,10 @@ TOKEN = "c0ntrol-t0ken"
 V1, V2, V3 = "mobilenet_v1_0.75_192_quant", "mobilenet_v2_1.0_224_quant", "mobilenet_v3_small_1.0_224_uint8"
 
 
-def api(base: str, path: str, token: bool = True) -> tuple[int, Any]:
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {TOKEN}"} if token else {})
+def api(base: str, path: str, token: bool = True, body: Any = None) -> tuple[int, Any]:
+    """GET `path`, or POST `body` as JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers={"Authorization": f"Bearer {TOKEN}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=10) as res:
             return res.status, json.loads(res.read())

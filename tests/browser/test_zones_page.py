@@ -133,9 +133,14 @@ def test_zones_and_lines_are_drawn_on_the_picture_applied_live_and_saved(models_
         wait_until(lambda: len(api(base, "/api/zones")[1]["lines"]) == 2, 10, "the second line")
         assert js(tab, "document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
 
+        # A setting changed from elsewhere (another page, a script) shows in this page's form.
+        assert api(base, "/api/settings", body={"every": 2})[0] == 200
+        wait_until(lambda: js(tab, "every.value") == "2", 10, "the form to show the other client's change")
+
         click(browser, tab, "#save")
         wait_until(lambda: js(tab, "ctlmsg.textContent").startswith("saved "), 10, "the save")
     saved = yaml.safe_load(config.read_text())
+    assert saved["pipeline"]["every"] == 2
     assert [z["name"] for z in saved["zones"]] == ["shelf"] and [x["name"] for x in saved["lines"]] == ["line1", "line2"]
     with camapp(config, tmp_path / "camapp2.log") as base:  # the restart: counting from the first frame
         assert [z["name"] for z in api(base, "/api/zones")[1]["zones"]] == ["shelf"]
