@@ -437,6 +437,7 @@ def _control_panel(ctx: OutputContext, web: Sink) -> Any:
         comparison=comparison,
         # Zones drawn on the page count from the next frame; a run that had none starts tracking.
         areas=set_areas,
+        shown=lambda: web.info.model,
     )
     settings = Settings(m.threshold, m.top_k, p.every, cfg.output.overlay)
     choice = ModelChoice(m.name, m.backbone if not m.name else None, m.task)
@@ -508,7 +509,7 @@ def _teach(ctx: OutputContext) -> Sink:
         models, _ = build_models(use, arrangement=ctx.arrangement)  # as many interpreters as the run has
         return SwitchModel(models, ModelChange(model_name(use), models[0].task))
 
-    panel = TeachPanel(teach_options(cfg), backbone, ctx.controls, load)
+    panel = TeachPanel(teach_options(cfg), backbone, ctx.controls, load, shown=lambda: web.info.model)
     web.server.httpd.app.teach = panel  # served from now on: /teach and /api/teach/*
     web.status_extras.append(lambda: {"teach": True})  # the page shows its link
     return panel

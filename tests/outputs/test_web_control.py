@@ -336,3 +336,28 @@ def test_compare_offers_one_model_per_backbone_or_every_size_of_the_task(models_
     every = [c.id for c in compare_candidates(cfg, "classify", every_size=True)]
     assert {V1, V2, V3, "mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant"} <= set(every) and len(every) > 3
     assert [c.id for c in compare_candidates(cfg, "detect")] == ["ssd_mobilenet_v1_coco_quant"]
+
+
+def test_a_switch_answers_once_the_page_names_the_new_model_not_just_once_the_worker_took_it() -> None:
+    """The worker takes a SwitchModel between two frames; the outputs hear of it a moment later on
+    the output thread. A 200 promises /api/status names the new model, so the answer waits for that."""
+    from camapp.control import ModelChange, SwitchModel
+    from camapp.outputs.web.api import switch_model
+
+    controls = ControlChannel()
+    names = iter(["old", "old", "old", "new"])
+    asked: list[str] = []
+
+    def shown() -> str:
+        asked.append(next(names, "new"))
+        return asked[-1]
+
+    def worker() -> None:  # takes the command, as camapp.pipeline.pool does between two frames
+        wait_until(lambda: [ticket.finish(True) for _, ticket in controls.take()], 5, "the command")
+
+    threading.Thread(target=worker, daemon=True).start()
+    assert switch_model(controls, SwitchModel(object(), ModelChange("new", "classify")), 5.0, shown)
+    assert asked == ["old", "old", "old", "new"]
+    # A worker that never takes it: False after the timeout, and the page is not asked.
+    asked.clear()
+    assert not switch_model(ControlChannel(), SwitchModel(object(), ModelChange("new", "classify")), 0.05, shown) and asked == []

@@ -1,10 +1,15 @@
-"""What the web view's JSON routes share: the request body, the reply, and a one-line error."""
+"""What the web view's JSON routes share: the request body, the reply, a one-line error, and a
+model switch that answers once the page names the new model."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
+
+from camapp.control import ControlChannel, SwitchModel
 
 Reply = tuple[HTTPStatus, str, bytes]  # status, content type, body
 JSON = "application/json"
@@ -33,3 +38,15 @@ def json_body(body: bytes, example: str = "") -> dict[str, Any]:
 
 def json_reply(body: dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Reply:
     return status, JSON, json.dumps(body, separators=(",", ":")).encode()
+
+
+def switch_model(controls: ControlChannel, command: SwitchModel, timeout: float, shown: Callable[[], str] | None = None) -> bool:
+    """Send a model switch; True once the worker took it and, given `shown` (the model the web view
+    names), once the outputs heard of it too: the notice reaches them on the output thread a moment
+    after the worker, and an answer of 200 promises that /api/status names the new model."""
+    if not controls.send(command).wait(timeout):
+        return False
+    deadline = time.monotonic() + timeout
+    while shown is not None and shown() != command.change.name and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return True

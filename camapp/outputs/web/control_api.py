@@ -39,7 +39,7 @@ from camapp.atomic import write_atomic
 from camapp.config import LineConfig, ZoneConfig, area_data, parse_areas
 from camapp.control import ControlChannel, SetAreas, SwitchModel, TuneModel, TunePipeline
 from camapp.errors import CamappError, ConfigError
-from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply
+from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply, switch_model
 from camapp.outputs.web.compare import Comparison
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class ControlHooks:
     config_path: Path | None = None
     comparison: Comparison | None = None
     areas: Callable[[list[ZoneConfig], list[LineConfig], Settings], SetAreas] | None = None  # the command for new zones and lines
+    shown: Callable[[], str] | None = None  # the model the web view names now (a switch answers once it names the new one)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class ControlPanel:
             except Exception as exc:  # a file that is not a model, a runtime that rejects it: one line
                 raise ApiError(f"cannot load {_shown(choice)}: {type(exc).__name__}: {exc}", HTTPStatus.UNPROCESSABLE_ENTITY) from exc
             loaded = time.monotonic() - t0
-            if not self.controls.send(command).wait(APPLY_WAIT_S):
+            if not switch_model(self.controls, command, APPLY_WAIT_S, self.hooks.shown):
                 raise ApiError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
             self.choice = choice
             log.info("web: now running %s (loaded in %.2f s)", command.change.name, loaded)

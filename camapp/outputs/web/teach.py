@@ -47,7 +47,7 @@ from camapp.errors import CamappError
 from camapp.frames import Frame
 from camapp.inference.options import ModelOptions
 from camapp.outputs.base import Delivery, SinkBase
-from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply
+from camapp.outputs.web.api import ApiError, Reply, json_body, json_reply, switch_model
 from camapp.teach.dataset import BACKGROUND, IMAGE_SUFFIXES, add_examples, check_class_name, read_image
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,13 @@ class TeachPanel(SinkBase):
         backbone: Callable[[], ModelOptions],
         controls: ControlChannel | None,
         load: Callable[[Path], SwitchModel] | None,
+        shown: Callable[[], str] | None = None,
     ) -> None:
         self.options = options
         self.backbone = backbone  # resolved at first use: a model download never delays the start
         self.controls = controls
         self.load = load
+        self.shown = shown  # the model the web view names now: Use now answers once it names the taught one
         self.page = load_teach_page()
         self._lock = threading.Condition()
         self._recording: _Recording | None = None
@@ -524,7 +526,7 @@ class TeachPanel(SinkBase):
             command = self.load(output)
         except CamappError as exc:
             raise ApiError(f"cannot load {output}: {exc.message}", HTTPStatus.INTERNAL_SERVER_ERROR) from exc
-        if not self.controls.send(command).wait(USE_WAIT_S):
+        if not switch_model(self.controls, command, USE_WAIT_S, self.shown):
             raise ApiError("the pipeline did not take the new model in time (is it running?)", HTTPStatus.SERVICE_UNAVAILABLE)
         self._used = str(output)
         log.info("teach: now running %s (Use now on the web page)", output)
