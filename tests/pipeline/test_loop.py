@@ -13,7 +13,6 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -106,18 +105,19 @@ class RecordingModel:
         return ClassifyResults(self.name, frame.index, frame.timestamp_ns, w, h, 1.0)
 
 
-class WaitingModel(RecordingModel):
-    """A fake model whose first inference waits (at most 10 s) until `until()` holds: on a loaded
-    machine the scheduler alone does not guarantee that another worker ever gets a frame."""
+class MeetingModel(RecordingModel):
+    """A fake model whose inferences wait (at most 10 s) until `other` has begun one: on a loaded
+    machine the scheduler alone does not guarantee that each of two workers ever gets a frame."""
 
-    def __init__(self, name: str, until: Callable[[], bool]) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.until = until
+        self.began = threading.Event()
+        self.other: MeetingModel | None = None
 
     def run(self, frame: Frame) -> Results:
-        deadline = time.monotonic() + 10
-        while not self.seen and not self.until() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        self.began.set()
+        if self.other is not None:
+            self.other.began.wait(10)
         return super().run(frame)
 
 
@@ -474,8 +474,8 @@ def test_a_blocked_output_shows_as_outputs_waiting_and_a_stalled_source_does_not
 # -- a pool of interpreters (pipeline.workers) ----------------------------------------------
 @pytest.mark.parametrize("every", [1, 3])
 def test_a_pool_of_two_hands_on_results_in_frame_order_each_on_its_own_frame(frames, every):
-    second = RecordingModel("second")
-    first = WaitingModel("first", until=lambda: bool(second.seen))  # the other worker must take frames meanwhile
+    first, second = MeetingModel("first"), MeetingModel("second")
+    first.other, second.other = second, first  # while one waits for the other, the other worker takes frames
     sink = CollectingSink()
     pipeline = Pipeline(FakeSource(frames, 60), (first, second), [sink], PipelineOptions(mode="file", every=every))
     summary = pipeline.run()
