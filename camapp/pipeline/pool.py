@@ -144,17 +144,12 @@ class InterpreterPool:
                     p.model = self.group[0]  # what the capture thread prepares inputs for
                     self._notice(command)
                 elif isinstance(command, TuneModel):
-                    from camapp.pipeline.loop import TunableModel  # loaded already: loop.py runs the pool
-
-                    tunable = [m for m in self.group if isinstance(m, TunableModel)]
-                    if len(tunable) != len(self.group):
-                        ticket.finish(False)  # a model without settings (a test's fake): nothing applied
-                        continue
                     threshold = command.threshold
                     if threshold is not None and self._detects():
                         threshold = p.analytics.reading_threshold(threshold)  # tracking on: weak boxes go on known tracks
-                    for model in tunable:
-                        model.tune(threshold, command.top_k)
+                    if not self._tune(threshold, command.top_k):
+                        ticket.finish(False)  # a model without settings (a test's fake): nothing applied
+                        continue
                 elif isinstance(command, TunePipeline):
                     o = p.options  # read per frame by the workers and the output thread: one attribute swap
                     style = o.style if command.overlay is None else dataclasses.replace(o.style, overlay=command.overlay)
@@ -165,15 +160,22 @@ class InterpreterPool:
                         # boxes that continue a track too, as when it is on from the start. Every
                         # such frame comes after the notice that makes the scene, which drops those
                         # that continue none.
-                        from camapp.pipeline.loop import TunableModel
-
-                        for member in self.group:
-                            if isinstance(member, TunableModel):
-                                member.tune(command.tracker.low, None)
+                        self._tune(command.tracker.low, None)
                     self._notice(command)
                 elif isinstance(command, ResetCounts):
                     self._notice(command)
             ticket.finish(True)
+
+    def _tune(self, threshold: float | None, top_k: int | None) -> bool:
+        """Every model of the group reads its outputs anew; False (nothing changed) when one cannot."""
+        from camapp.pipeline.loop import TunableModel  # loaded already: loop.py runs the pool
+
+        tunable = [m for m in self.group if isinstance(m, TunableModel)]
+        if len(tunable) != len(self.group):
+            return False
+        for model in tunable:
+            model.tune(threshold, top_k)
+        return True
 
     def _detects(self) -> bool:
         return getattr(self.group[0], "task", None) == "detect"
