@@ -73,7 +73,7 @@ class InterpreterPool:
         for t in threads:
             t.start()
         try:
-            self._worker(0)  # the calling thread is worker 0, and the one that applies commands
+            self._worker(0)  # the calling thread is worker 0
         finally:
             for t in threads:
                 t.join()
@@ -87,9 +87,11 @@ class InterpreterPool:
         p, s = self.p, self.state
         try:
             while not p.stop.is_set() and s.error is None:
-                if i == 0:
-                    self._apply_commands()
                 with s.take_lock:
+                    # Whichever worker takes the next frame applies what was sent first, under the
+                    # same lock: in the order sent, and never later than the next frame, however
+                    # the scheduler favours one worker over another.
+                    self._apply_commands()
                     work = p.handoff.get(timeout=0.1)
                     if work is None:
                         if p.handoff.ended:
@@ -136,34 +138,34 @@ class InterpreterPool:
 
     # -- commands --------------------------------------------------------------------------
     def _apply_commands(self) -> None:
-        p, s = self.p, self.state
+        """Under the take lock, between two frame numbers: frames taken from now on see each change."""
+        p = self.p
         for command, ticket in p.controls.take():
-            with s.take_lock:  # between two frame numbers: frames taken from now on see the change
-                if isinstance(command, SwitchModel):
-                    self.group = models_of(command.model)
-                    p.model = self.group[0]  # what the capture thread prepares inputs for
-                    self._notice(command)
-                elif isinstance(command, TuneModel):
-                    threshold = command.threshold
-                    if threshold is not None and self._detects():
-                        threshold = p.analytics.reading_threshold(threshold)  # tracking on: weak boxes go on known tracks
-                    if not self._tune(threshold, command.top_k):
-                        ticket.finish(False)  # a model without settings (a test's fake): nothing applied
-                        continue
-                elif isinstance(command, TunePipeline):
-                    o = p.options  # read per frame by the workers and the output thread: one attribute swap
-                    style = o.style if command.overlay is None else dataclasses.replace(o.style, overlay=command.overlay)
-                    p.options = dataclasses.replace(o, every=o.every if command.every is None else command.every, style=style)
-                elif isinstance(command, SetAreas):
-                    if p.analytics.scene is None and self._detects():
-                        # Tracking starts: from the next frame taken, the detector reports the weak
-                        # boxes that continue a track too, as when it is on from the start. Every
-                        # such frame comes after the notice that makes the scene, which drops those
-                        # that continue none.
-                        self._tune(command.tracker.low, None)
-                    self._notice(command)
-                elif isinstance(command, ResetCounts):
-                    self._notice(command)
+            if isinstance(command, SwitchModel):
+                self.group = models_of(command.model)
+                p.model = self.group[0]  # what the capture thread prepares inputs for
+                self._notice(command)
+            elif isinstance(command, TuneModel):
+                threshold = command.threshold
+                if threshold is not None and self._detects():
+                    threshold = p.analytics.reading_threshold(threshold)  # tracking on: weak boxes go on known tracks
+                if not self._tune(threshold, command.top_k):
+                    ticket.finish(False)  # a model without settings (a test's fake): nothing applied
+                    continue
+            elif isinstance(command, TunePipeline):
+                o = p.options  # read per frame by the workers and the output thread: one attribute swap
+                style = o.style if command.overlay is None else dataclasses.replace(o.style, overlay=command.overlay)
+                p.options = dataclasses.replace(o, every=o.every if command.every is None else command.every, style=style)
+            elif isinstance(command, SetAreas):
+                if p.analytics.scene is None and self._detects():
+                    # Tracking starts: from the next frame taken, the detector reports the weak
+                    # boxes that continue a track too, as when it is on from the start. Every
+                    # such frame comes after the notice that makes the scene, which drops those
+                    # that continue none.
+                    self._tune(command.tracker.low, None)
+                self._notice(command)
+            elif isinstance(command, ResetCounts):
+                self._notice(command)
             ticket.finish(True)
 
     def _tune(self, threshold: float | None, top_k: int | None) -> bool:

@@ -510,17 +510,25 @@ def test_a_pool_of_real_interpreters_gives_exactly_the_results_of_one(videos_dir
 
 def test_a_pool_switches_models_between_two_frames_and_tells_the_sinks_first(frames):
     holder: dict[str, Pipeline] = {}
-    new = (RecordingModel("new-a"), RecordingModel("new-b"))
+    sent = threading.Event()
+    new = (MeetingModel("new-a"), MeetingModel("new-b"))  # each waits for the other: both workers run the new model
+    new[0].other, new[1].other = new[1], new[0]
+
+    class OldModel(RecordingModel):
+        def run(self, frame: Frame) -> Results:
+            if frame.index >= 20:
+                sent.wait(10)  # frames are still left when the switch comes, however fast the workers ran
+            return super().run(frame)
 
     class Switcher(CollectingSink):
         def write(self, item):  # type: ignore[no-untyped-def]
             super().write(item)
             if item.frame.index == 10:
                 holder["p"].controls.send(SwitchModel(new, ModelChange("new", "classify")))
+                sent.set()
 
     sink = Switcher()
-    holder["p"] = Pipeline(FakeSource(frames, 60), (RecordingModel("old-a"), RecordingModel("old-b")), [sink],
-                           PipelineOptions(mode="file"))
+    holder["p"] = Pipeline(FakeSource(frames, 60), (OldModel("old-a"), OldModel("old-b")), [sink], PipelineOptions(mode="file"))
     holder["p"].run()
     names = [r.source_id for _, _, r, _ in sink.calls]
     switch = next(i for i, n in enumerate(names) if n.startswith("new"))
